@@ -1,0 +1,1 @@
+"""K2: a serverless market-data lakehouse. The library every deployable imports."""

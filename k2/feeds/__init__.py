@@ -1,0 +1,1 @@
+"""Exchange protocols, the WebSocket session, and the path into Kafka."""

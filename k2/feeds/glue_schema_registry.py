@@ -1,0 +1,107 @@
+"""Avro records framed the way the AWS Glue Schema Registry serde frames them.
+
+Wire format (as written by AWS's GlueSchemaRegistryKafkaSerializer): one header-version byte (3),
+one compression byte (0 none, 5 zlib), the 16-byte schema version id, then the Avro binary body.
+Keeping the version id in every record is what lets silver decode each record with the schema it
+was written with.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import fastavro
+
+from k2.feeds.avro_schemas import parse_schema
+
+HEADER_VERSION = 3
+COMPRESSION_NONE = 0
+COMPRESSION_ZLIB = 5
+HEADER_LENGTH = 18
+
+
+class SchemaRegistryFramingError(ValueError):
+    """The bytes are not a Glue Schema Registry framed record."""
+
+
+def frame(schema_version_id: UUID, avro_body: bytes, *, compress: bool = False) -> bytes:
+    compression = COMPRESSION_ZLIB if compress else COMPRESSION_NONE
+    body = zlib.compress(avro_body) if compress else avro_body
+    return bytes([HEADER_VERSION, compression]) + schema_version_id.bytes + body
+
+
+def unframe(data: bytes) -> tuple[UUID, bytes]:
+    """Split a framed record into its schema version id and Avro body."""
+    if len(data) < HEADER_LENGTH:
+        raise SchemaRegistryFramingError(f"record of {len(data)} bytes is shorter than the header")
+    if data[0] != HEADER_VERSION:
+        raise SchemaRegistryFramingError(f"unknown header version byte {data[0]}")
+    body = data[HEADER_LENGTH:]
+    if data[1] == COMPRESSION_ZLIB:
+        body = zlib.decompress(body)
+    elif data[1] != COMPRESSION_NONE:
+        raise SchemaRegistryFramingError(f"unknown compression byte {data[1]}")
+    return UUID(bytes=data[2:HEADER_LENGTH]), body
+
+
+def encode_avro(parsed_schema: Any, record: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, parsed_schema, record)
+    return buffer.getvalue()
+
+
+def decode_avro(parsed_schema: Any, body: bytes) -> dict[str, Any]:
+    record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(body), parsed_schema, None)
+    return record
+
+
+@dataclass
+class GlueSchemaRegistry:
+    """Registers schemas and resolves version ids, caching both (versions are immutable)."""
+
+    glue: Any
+    registry_name: str
+    compatibility: str = "BACKWARD"
+    _version_ids: dict[tuple[str, str], UUID] = field(default_factory=dict)
+    _schemas: dict[UUID, Any] = field(default_factory=dict)
+
+    def register(self, schema_name: str, definition: str) -> UUID:
+        """The version id of ``definition`` under ``schema_name``, registering it if new."""
+        key = (schema_name, definition)
+        if key not in self._version_ids:
+            self._version_ids[key] = self._register(schema_name, definition)
+            self._schemas[self._version_ids[key]] = parse_schema(definition)
+        return self._version_ids[key]
+
+    def _register(self, schema_name: str, definition: str) -> UUID:
+        registry = {"RegistryName": self.registry_name}
+        try:
+            response = self.glue.create_schema(
+                RegistryId=registry,
+                SchemaName=schema_name,
+                DataFormat="AVRO",
+                Compatibility=self.compatibility,
+                SchemaDefinition=definition,
+            )
+        except self.glue.exceptions.AlreadyExistsException:
+            response = self.glue.register_schema_version(
+                SchemaId={**registry, "SchemaName": schema_name}, SchemaDefinition=definition
+            )
+        return UUID(response["SchemaVersionId"])
+
+    def schema(self, version_id: UUID) -> Any:
+        if version_id not in self._schemas:
+            response = self.glue.get_schema_version(SchemaVersionId=str(version_id))
+            self._schemas[version_id] = parse_schema(response["SchemaDefinition"])
+        return self._schemas[version_id]
+
+    def serialize(self, version_id: UUID, record: dict[str, Any]) -> bytes:
+        return frame(version_id, encode_avro(self.schema(version_id), record))
+
+    def deserialize(self, data: bytes) -> tuple[UUID, dict[str, Any]]:
+        version_id, body = unframe(data)
+        return version_id, decode_avro(self.schema(version_id), body)

@@ -1,0 +1,1 @@
+"""Spark transformations (DataFrame → DataFrame) and the job runners that wire them to I/O."""

@@ -1,0 +1,1 @@
+"""Iceberg table definitions (each table defined once), the catalog factory, table maintenance."""

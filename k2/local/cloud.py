@@ -1,0 +1,180 @@
+"""Start, inspect and stop the local cloud: the AWS endpoint and the Kafka broker, then provisioning."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from kafka.admin import KafkaAdminClient
+
+from k2.local import java_artifacts, kafka_broker, provisioning
+from k2.local.errors import LocalCloudError
+from k2.local.layout import LocalCloudLayout, LocalCloudSettings
+from k2.local.processes import ManagedProcess, ensure_port_free, port_is_listening, wait_until
+
+AWS_ENDPOINT = "aws-endpoint"
+KAFKA = "kafka"
+COMPONENTS = (AWS_ENDPOINT, KAFKA)
+STARTUP_TIMEOUT_S = 90.0
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    healthy: bool
+    detail: str
+
+
+class LocalCloud:
+    def __init__(self, settings: LocalCloudSettings | None = None) -> None:
+        self.layout = LocalCloudLayout(settings or LocalCloudSettings())
+        self.layout.export_client_environment()
+
+    def process(self, component: str) -> ManagedProcess:
+        return ManagedProcess(
+            component, self.layout.pid_file(component), self.layout.log_file(component)
+        )
+
+    def port(self, component: str) -> int:
+        settings = self.layout.settings
+        return settings.aws_port if component == AWS_ENDPOINT else settings.kafka_port
+
+    # --- up -----------------------------------------------------------------------------------
+
+    def up(self, progress: Progress = lambda _: None) -> None:
+        """Start what is not running, wait until healthy, provision. Harmless when already up."""
+        self.layout.ensure()
+        progress("Starting the AWS endpoint (moto)")
+        self.start_aws_endpoint()
+        progress("Fetching the Kafka broker's jars (cached after the first run)")
+        classpath = self._kafka_classpath()
+        progress("Starting the Kafka broker (KRaft)")
+        self.start_kafka(classpath)
+        progress("Fetching Spark's connector jars (cached after the first run)")
+        self.layout.spark_jars()
+        self.layout.export_client_environment()
+        progress("Waiting for both to answer")
+        self._wait_healthy(AWS_ENDPOINT)
+        self._wait_healthy(KAFKA)
+        progress("Provisioning buckets, Glue database, schema registry and topics")
+        self.provision()
+
+    def start_aws_endpoint(self) -> None:
+        process = self.process(AWS_ENDPOINT)
+        if process.is_running():
+            return
+        ensure_port_free(self.layout.settings.aws_port, "AWS endpoint")
+        process.start(
+            [sys.executable, "-m", "k2.local.aws_endpoint", "--port", str(self.port(AWS_ENDPOINT))]
+        )
+
+    def _kafka_classpath(self) -> str:
+        jars = java_artifacts.ensure_bundle(java_artifacts.KAFKA_BROKER, self.layout.jars_cache)
+        return f"{jars}/*"
+
+    def start_kafka(self, classpath: str | None = None) -> None:
+        process = self.process(KAFKA)
+        if process.is_running():
+            return
+        settings = self.layout.settings
+        ensure_port_free(settings.kafka_port, "Kafka broker")
+        ensure_port_free(settings.kafka_controller_port, "Kafka controller")
+        java = kafka_broker.java_executable()
+        classpath = classpath or self._kafka_classpath()
+        config = kafka_broker.write_config(self.layout)
+        kafka_broker.format_storage_once(self.layout, java, classpath, config)
+        process.start(kafka_broker.broker_command(self.layout, java, classpath, config))
+
+    def _wait_healthy(self, component: str) -> None:
+        process = self.process(component)
+
+        def ready() -> bool:
+            if not process.is_running():
+                raise LocalCloudError(
+                    f"the {component} exited while starting; last log lines "
+                    f"({process.log_file}):\n{process.last_log_lines()}"
+                )
+            return self._probe(component)[0]
+
+        if not wait_until(ready, STARTUP_TIMEOUT_S, interval=0.5):
+            raise LocalCloudError(
+                f"the {component} did not become healthy within {STARTUP_TIMEOUT_S:.0f}s "
+                f"(see {process.log_file})"
+            )
+
+    def provision(self) -> dict[str, Any]:
+        settings = self.layout.client_settings()
+        return {
+            "buckets": provisioning.create_buckets(settings),
+            "glue_database": provisioning.create_glue_database(settings),
+            "schema_registry": provisioning.create_schema_registry(settings),
+            "topics": provisioning.create_topics(settings),
+        }
+
+    # --- status -------------------------------------------------------------------------------
+
+    def status(self) -> list[ComponentStatus]:
+        statuses = []
+        for component in COMPONENTS:
+            pid = self.process(component).pid()
+            if pid is None:
+                statuses.append(ComponentStatus(component, None, False, "not running"))
+                continue
+            healthy, detail = self._probe(component)
+            statuses.append(ComponentStatus(component, pid, healthy, detail))
+        return statuses
+
+    def _probe(self, component: str) -> tuple[bool, str]:
+        port = self.port(component)
+        if not port_is_listening(port):
+            return False, f"nothing listening on 127.0.0.1:{port}"
+        try:
+            if component == AWS_ENDPOINT:
+                return True, self._probe_aws()
+            return True, self._probe_kafka()
+        except Exception as error:  # a probe reports any failure as unhealthy, with its cause
+            return False, f"{type(error).__name__}: {error}".splitlines()[0]
+
+    def _probe_aws(self) -> str:
+        settings = self.layout.client_settings()
+        s3 = boto3.client("s3", endpoint_url=settings.aws_endpoint_url, region_name=settings.region)
+        buckets = len(s3.list_buckets().get("Buckets", []))
+        return f"{settings.aws_endpoint_url}, {buckets} buckets"
+
+    def _probe_kafka(self) -> str:
+        bootstrap = self.layout.kafka_bootstrap_servers
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="k2-status", request_timeout_ms=5000
+        )
+        try:
+            topics = [name for name in admin.list_topics() if not name.startswith("__")]
+        finally:
+            admin.close()
+        return f"{bootstrap}, {len(topics)} topics"
+
+    # --- down ---------------------------------------------------------------------------------
+
+    def down(self, progress: Progress = lambda _: None) -> list[str]:
+        """Stop every component this state dir started; returns the ones that were running."""
+        stopped = []
+        for component in reversed(COMPONENTS):
+            progress(f"Stopping the {component}")
+            if self.process(component).stop():
+                stopped.append(component)
+        return stopped
+
+    def restart(self, component: str) -> None:
+        """Stop and start one component (tests use it to prove state survives a broker restart)."""
+        self.process(component).stop()
+        wait_until(lambda: not port_is_listening(self.port(component)), 30.0)
+        if component == KAFKA:
+            self.start_kafka()
+        else:
+            self.start_aws_endpoint()
+        self._wait_healthy(component)

@@ -1,0 +1,114 @@
+"""Where the local cloud keeps its state, logs and downloaded artifacts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from k2.local import java_artifacts
+from k2.settings import K2Settings
+
+LOCAL_ACCESS_KEY = "k2-local"  # the local endpoint accepts any credentials; these are not secrets
+LOCAL_SECRET_KEY = "k2-local"  # noqa: S105
+
+
+class LocalCloudSettings(BaseSettings):
+    """Ports and folders of one local cloud; tests run a second one beside the demo's."""
+
+    model_config = SettingsConfigDict(env_prefix="K2_LOCAL_", extra="ignore", frozen=True)
+
+    state_dir: Path = Path(".k2")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "k2",
+        description="Downloaded Java artifacts, shared by every state dir on the machine.",
+    )
+    aws_port: int = 4566
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+
+
+@dataclass(frozen=True)
+class LocalCloudLayout:
+    settings: LocalCloudSettings
+
+    @property
+    def root(self) -> Path:
+        return self.settings.state_dir.resolve()
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.root / "kafka"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.kafka_dir / "data"
+
+    @property
+    def jars_cache(self) -> Path:
+        return self.settings.cache_dir.expanduser().resolve() / "jars"
+
+    def pid_file(self, component: str) -> Path:
+        return self.run / f"{component}.pid"
+
+    def log_file(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+    def ensure(self) -> None:
+        for folder in (self.logs, self.run, self.kafka_dir, self.jars_cache):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.aws_port}"
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.settings.kafka_port}"
+
+    def spark_jars(self) -> list[Path]:
+        """Spark's connector jars, fetched from Maven Central on first use."""
+        return java_artifacts.jar_paths(java_artifacts.SPARK_CONNECTORS, self.jars_cache)
+
+    def client_settings(self) -> K2Settings:
+        """K2 settings that point every client at this local cloud."""
+        return K2Settings(
+            aws_endpoint_url=self.aws_endpoint_url,
+            kafka_bootstrap_servers=self.kafka_bootstrap_servers,
+            state_dir=self.root,
+            spark_jars=",".join(str(jar) for jar in self._cached_spark_jars()),
+        )
+
+    def _cached_spark_jars(self) -> list[Path]:
+        folder = java_artifacts.bundle_dir(java_artifacts.SPARK_CONNECTORS, self.jars_cache)
+        return sorted(folder.glob("*.jar")) if (folder / ".complete").exists() else []
+
+    def client_environment(self) -> dict[str, str]:
+        """Environment for boto3, pyiceberg and Spark in processes that talk to this cloud."""
+        settings = self.client_settings()
+        return {
+            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+            "AWS_DEFAULT_REGION": settings.region,
+            "AWS_REGION": settings.region,
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "K2_AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "K2_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "K2_STATE_DIR": str(self.root),
+            "K2_SPARK_JARS": settings.spark_jars,
+        }
+
+    def export_client_environment(self) -> None:
+        os.environ.update(self.client_environment())

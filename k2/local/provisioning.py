@@ -1,0 +1,80 @@
+"""What `k2 local up` creates once the endpoints answer; every step is idempotent.
+
+In AWS the CDK stacks create the same things; the names come from the same settings and the
+topics from the same ``platform_topics()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from kafka.admin import KafkaAdminClient
+
+from k2.domain.markets import TopicSpec, platform_topics
+from k2.settings import K2Settings
+
+
+def aws_client(service: str, settings: K2Settings) -> Any:
+    return boto3.client(service, endpoint_url=settings.aws_endpoint_url, region_name=settings.region)
+
+
+def create_buckets(settings: K2Settings) -> list[str]:
+    s3 = aws_client("s3", settings)
+    existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
+    wanted = [settings.lake_bucket, settings.checkpoints_bucket, settings.athena_results_bucket]
+    for bucket in wanted:
+        if bucket not in existing:
+            s3.create_bucket(Bucket=bucket)
+    return wanted
+
+
+def create_glue_database(settings: K2Settings) -> str:
+    glue = aws_client("glue", settings)
+    try:
+        glue.create_database(
+            DatabaseInput={
+                "Name": settings.glue_database,
+                "Description": "K2 lakehouse: bronze, silver and gold Iceberg tables",
+                "LocationUri": settings.warehouse,
+            }
+        )
+    except glue.exceptions.AlreadyExistsException:
+        pass
+    return settings.glue_database
+
+
+def create_schema_registry(settings: K2Settings) -> str:
+    glue = aws_client("glue", settings)
+    try:
+        glue.create_registry(
+            RegistryName=settings.schema_registry_name,
+            Description="Avro schemas of the K2 Kafka topics",
+        )
+    except glue.exceptions.AlreadyExistsException:
+        pass
+    return settings.schema_registry_name
+
+
+def create_topics(settings: K2Settings, topics: list[TopicSpec] | None = None) -> list[str]:
+    """Create the missing topics with explicit partitions and retention; existing ones are kept."""
+    topics = topics if topics is not None else platform_topics()
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="k2-provisioning"
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = {
+            topic.name: {
+                "num_partitions": topic.partitions,
+                "replication_factor": 1,
+                "configs": topic.config,
+            }
+            for topic in topics
+            if topic.name not in existing
+        }
+        if missing:
+            admin.create_topics(missing, wait_for_metadata=True)
+    finally:
+        admin.close()
+    return [topic.name for topic in topics]

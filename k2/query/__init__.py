@@ -1,0 +1,1 @@
+"""Reading the lakehouse: pyiceberg plans the scan, pyarrow reads, DuckDB executes."""
