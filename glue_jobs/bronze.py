@@ -14,8 +14,12 @@ from k2.settings import K2Settings
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exchange", type=Exchange, choices=list(Exchange), required=True)
-    parser.add_argument("--data-type", type=DataType, choices=list(DataType), default=DataType.TRADES)
-    parser.add_argument("--trigger", type=Trigger, choices=list(Trigger), default=Trigger.AVAILABLE_NOW)
+    parser.add_argument(
+        "--data-type", type=DataType, choices=list(DataType), default=DataType.TRADES
+    )
+    parser.add_argument(
+        "--trigger", type=Trigger, choices=list(Trigger), default=Trigger.AVAILABLE_NOW
+    )
     args, _glue_arguments = parser.parse_known_args(argv)  # Glue adds --JOB_NAME and friends
     settings = K2Settings()
     spark = build_spark_session(f"k2-bronze-{args.exchange}-{args.data_type}", settings)

@@ -13,7 +13,9 @@ from rich.table import Table
 from k2.local.errors import LocalCloudError
 
 app = typer.Typer(help="K2 market-data lakehouse.", no_args_is_help=True)
-local_app = typer.Typer(help="The local cloud: AWS endpoint and Kafka broker.", no_args_is_help=True)
+local_app = typer.Typer(
+    help="The local cloud: AWS endpoint and Kafka broker.", no_args_is_help=True
+)
 app.add_typer(local_app, name="local")
 
 console = Console()
@@ -26,7 +28,7 @@ def _one_line_errors() -> Iterator[None]:
     try:
         yield
     except LocalCloudError as error:
-        errors.print(f"[bold red]error:[/] {error}")
+        errors.print(f"[bold red]error:[/] {error}", soft_wrap=True, highlight=False)
         raise typer.Exit(code=1) from None
 
 
@@ -36,6 +38,7 @@ def local_up() -> None:
     from k2.local.cloud import LocalCloud
 
     cloud = LocalCloud()
+    cloud.layout.export_client_environment()
     started = time.monotonic()
     with _one_line_errors(), console.status("Starting the local cloud") as status:
         cloud.up(progress=lambda step: status.update(step))
@@ -61,6 +64,46 @@ def local_down() -> None:
     with _one_line_errors(), console.status("Stopping the local cloud") as status:
         stopped = LocalCloud().down(progress=lambda step: status.update(step))
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command("demo")
+def demo(
+    records: int = typer.Option(2000, min=1, help="Trades to publish."),
+    seed: int = typer.Option(2026, help="Seed of the synthetic market."),
+) -> None:
+    """Run the foundation slice on the local cloud and show what landed where."""
+    from k2.local.cloud import LocalCloud
+    from k2.local.foundation_demo import run_foundation_slice
+
+    cloud = LocalCloud()
+    cloud.layout.export_client_environment()
+    with _one_line_errors():
+        if not all(component.healthy for component in cloud.status()):
+            raise LocalCloudError("the local cloud is not running; start it with `k2 local up`")
+        with console.status("Running the slice") as status:
+            report = run_foundation_slice(
+                cloud.layout.client_settings(), records, seed, lambda step: status.update(step)
+            )
+    console.print(
+        f"published [bold]{report.published}[/] trades to [cyan]{report.topic}[/]; the bronze job "
+        f"appended [bold]{report.bronze_run.rows_appended}[/] rows to "
+        f"[cyan]{report.bronze_run.table}[/] in {report.bronze_run.batches} batch(es)"
+    )
+    table = Table(
+        "kafka partition",
+        "bronze rows",
+        "first offset",
+        "last offset",
+        title="bronze_binance_trades, read back through pyiceberg + DuckDB",
+    )
+    for partition, rows, first, last in report.bronze_rows_by_partition:
+        table.add_row(str(partition), str(rows), str(first), str(last))
+    console.print(table)
+    console.print(f"Iceberg table location: {report.table_location}")
+    console.print(
+        f"logs: {cloud.layout.logs}   AWS endpoint: {cloud.layout.aws_endpoint_url}   "
+        f"Kafka: {cloud.layout.kafka_bootstrap_servers}"
+    )
 
 
 def _print_status(cloud: object) -> bool:

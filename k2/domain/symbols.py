@@ -82,8 +82,8 @@ def binance_instrument(
     exchange_symbol: str, quote_assets: tuple[str, ...] = BINANCE_QUOTE_ASSETS
 ) -> Instrument:
     """Split a Binance symbol (``BTCUSDT``, any case) at its longest known quote-asset suffix."""
+    _check_asset(exchange_symbol, exchange_symbol)
     upper = exchange_symbol.upper()
-    _check_asset(upper, exchange_symbol)
     for quote in sorted(quote_assets, key=len, reverse=True):
         if upper.endswith(quote) and len(upper) > len(quote):
             base = upper[: -len(quote)]

@@ -64,7 +64,9 @@ class TradeV2:
         check_micros("ingestion_timestamp", self.ingestion_timestamp)
         expected = trade_message_id(self.exchange, self.symbol, self.trade_id)
         if self.message_id != expected:
-            raise InvalidIdentifierError("message_id is not the hash of (exchange, symbol, trade_id)")
+            raise InvalidIdentifierError(
+                "message_id is not the hash of (exchange, symbol, trade_id)"
+            )
 
     @classmethod
     def create(

@@ -94,14 +94,14 @@ class FrameReader:
             )
         except (ValueError, RecursionError) as exc:
             self.fail(f"invalid JSON: {exc}")
-        return self.object(value, "frame")
+        return self.as_object(value, "frame")
 
-    def object(self, value: object, what: str) -> dict[str, Any]:
+    def as_object(self, value: object, what: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(f"{what} is not a JSON object")
         return value
 
-    def array(self, value: object, what: str) -> list[Any]:
+    def as_array(self, value: object, what: str) -> list[Any]:
         if not isinstance(value, list):
             self.fail(f"{what} is not a JSON array")
         return value

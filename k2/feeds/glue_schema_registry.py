@@ -55,7 +55,9 @@ def encode_avro(parsed_schema: Any, record: dict[str, Any]) -> bytes:
 
 
 def decode_avro(parsed_schema: Any, body: bytes) -> dict[str, Any]:
-    record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(body), parsed_schema, None)
+    record = fastavro.schemaless_reader(io.BytesIO(body), parsed_schema, None)
+    if not isinstance(record, dict):
+        raise SchemaRegistryFramingError("the Avro body does not decode to a record")
     return record
 
 

@@ -36,9 +36,7 @@ class BronzeRunResult:
 def schema_version_id(value: Column) -> Column:
     """The 16-byte schema version id of a Glue Schema Registry header, as a UUID string."""
     hex_id = F.lower(F.hex(F.substring(value, 3, 16)))
-    as_uuid = F.regexp_replace(
-        hex_id, r"^(.{8})(.{4})(.{4})(.{4})(.{12})$", "$1-$2-$3-$4-$5"
-    )
+    as_uuid = F.regexp_replace(hex_id, r"^(.{8})(.{4})(.{4})(.{4})(.{12})$", "$1-$2-$3-$4-$5")
     framed = (F.length(value) >= GSR_HEADER_LENGTH) & (
         F.hex(F.substring(value, 1, 1)) == F.lit(f"{GSR_HEADER_VERSION:02X}")
     )

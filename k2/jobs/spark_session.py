@@ -9,6 +9,7 @@ also runs ``local[*]`` with the jars resolved from Maven Central and points the 
 from __future__ import annotations
 
 import os
+
 from pyspark.sql import SparkSession
 
 from k2.lake.table_definition import CATALOG_NAME
@@ -33,7 +34,7 @@ def catalog_config(settings: K2Settings) -> dict[str, str]:
 
 
 def local_config(settings: K2Settings) -> dict[str, str]:
-    """What the local cloud needs on top of ``catalog_config``: endpoints, jars, a small footprint."""
+    """What the local cloud adds to ``catalog_config``: endpoints, jars, a small footprint."""
     endpoint = settings.aws_endpoint_url or ""
     prefix = f"spark.sql.catalog.{CATALOG_NAME}"
     access_key = os.environ.get("AWS_ACCESS_KEY_ID", "")
@@ -69,10 +70,10 @@ def build_spark_session(app_name: str, settings: K2Settings) -> SparkSession:
     config = catalog_config(settings)
     if settings.aws_endpoint_url:
         config |= local_config(settings)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the local cloud stays on loopback
     builder = SparkSession.builder.appName(app_name)
     for key, value in config.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
-

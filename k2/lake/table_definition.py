@@ -7,6 +7,7 @@ computed from it, so a column is typed in exactly one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
@@ -51,8 +52,14 @@ class Column:
 @dataclass(frozen=True)
 class Partition:
     source: str
-    transform: Transform[object, object]
-    name: str
+    transform: Transform[Any, Any]
+
+    @property
+    def name(self) -> str:
+        """Iceberg's default partition field name, which Spark DDL also produces."""
+        if isinstance(self.transform, IdentityTransform):
+            return self.source
+        return f"{self.source}_{self.transform}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,9 @@ class TableDefinition:
     def iceberg_schema(self) -> Schema:
         return Schema(
             *(
-                NestedField(index, column.name, column.type, required=column.required, doc=column.doc)
+                NestedField(
+                    index, column.name, column.type, required=column.required, doc=column.doc
+                )
                 for index, column in enumerate(self.columns, start=1)
             )
         )
@@ -109,9 +118,7 @@ class TableDefinition:
 
     def glue_columns(self) -> list[dict[str, str]]:
         """The Glue Data Catalog column list (what Athena and the console show)."""
-        return [
-            {"Name": c.name, "Type": hive_type(c.type), "Comment": c.doc} for c in self.columns
-        ]
+        return [{"Name": c.name, "Type": hive_type(c.type), "Comment": c.doc} for c in self.columns]
 
 
 _SPARK_TYPES: dict[type[IcebergType], str] = {

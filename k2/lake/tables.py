@@ -11,7 +11,10 @@ from k2.lake.table_definition import Column, Partition, TableDefinition
 BRONZE_COLUMNS = (
     Column("key", BinaryType(), False, "Kafka record key: the normalised symbol"),
     Column(
-        "value", BinaryType(), False, "Kafka record value (Glue Schema Registry framed Avro); null only for a tombstone"
+        "value",
+        BinaryType(),
+        False,
+        "Kafka record value (Glue Schema Registry framed Avro); null only for a tombstone",
     ),
     Column("topic", StringType(), True, "Kafka topic"),
     Column("partition", IntegerType(), True, "Kafka partition"),
@@ -31,7 +34,7 @@ def bronze_table(exchange: Exchange, data_type: DataType) -> TableDefinition:
     return TableDefinition(
         name=f"bronze_{exchange}_{data_type}",
         columns=BRONZE_COLUMNS,
-        partitions=(Partition("kafka_timestamp", DayTransform(), "kafka_day"),),
+        partitions=(Partition("kafka_timestamp", DayTransform()),),
         doc=f"Every Kafka value of market.crypto.{data_type}.{exchange}.raw, unchanged",
     )
 

@@ -1,4 +1,7 @@
-"""The local AWS endpoint: moto in server mode with K2's patches (``python -m k2.local.aws_endpoint``)."""
+"""The local AWS endpoint: moto in server mode with K2's patches.
+
+Run as ``python -m k2.local.aws_endpoint --port 4566``.
+"""
 
 from __future__ import annotations
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from k2.aws import aws_client
 from k2.domain.markets import DataType, Exchange, raw_topic
 from k2.feeds.avro_schemas import schema_definition
 from k2.feeds.glue_schema_registry import GlueSchemaRegistry
 from k2.feeds.kafka_producer import build_producer, send_all
-from k2.local.provisioning import aws_client
 from k2.settings import K2Settings
 
 BINANCE_RAW_TRADE_SCHEMA = "binance_raw_trade"
@@ -38,7 +38,7 @@ def binance_trades(
     count: int, *, seed: int, symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT"), first_id: int = 1
 ) -> list[dict[str, Any]]:
     """``count`` raw trade records, round-robin over symbols, ids contiguous per symbol."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible market, not a secret
     prices = {symbol: START_PRICES.get(symbol, Decimal("100.00")) for symbol in symbols}
     next_ids = dict.fromkeys(symbols, first_id)
     now_us = time.time_ns() // 1000

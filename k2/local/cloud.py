@@ -1,4 +1,4 @@
-"""Start, inspect and stop the local cloud: the AWS endpoint and the Kafka broker, then provisioning."""
+"""Start, inspect and stop the local cloud: the AWS endpoint, the Kafka broker, provisioning."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from kafka.admin import KafkaAdminClient
 
 from k2.local import java_artifacts, kafka_broker, provisioning
@@ -34,7 +33,6 @@ class ComponentStatus:
 class LocalCloud:
     def __init__(self, settings: LocalCloudSettings | None = None) -> None:
         self.layout = LocalCloudLayout(settings or LocalCloudSettings())
-        self.layout.export_client_environment()
 
     def process(self, component: str) -> ManagedProcess:
         return ManagedProcess(
@@ -50,15 +48,16 @@ class LocalCloud:
     def up(self, progress: Progress = lambda _: None) -> None:
         """Start what is not running, wait until healthy, provision. Harmless when already up."""
         self.layout.ensure()
-        progress("Starting the AWS endpoint (moto)")
-        self.start_aws_endpoint()
+        progress("Checking Java")
+        kafka_broker.java_executable()  # fail before starting anything, not halfway
         progress("Fetching the Kafka broker's jars (cached after the first run)")
         classpath = self._kafka_classpath()
-        progress("Starting the Kafka broker (KRaft)")
-        self.start_kafka(classpath)
         progress("Fetching Spark's connector jars (cached after the first run)")
         self.layout.spark_jars()
-        self.layout.export_client_environment()
+        progress("Starting the AWS endpoint (moto)")
+        self.start_aws_endpoint()
+        progress("Starting the Kafka broker (KRaft)")
+        self.start_kafka(classpath)
         progress("Waiting for both to answer")
         self._wait_healthy(AWS_ENDPOINT)
         self._wait_healthy(KAFKA)
@@ -110,10 +109,11 @@ class LocalCloud:
 
     def provision(self) -> dict[str, Any]:
         settings = self.layout.client_settings()
+        glue = self.layout.aws_client("glue")
         return {
-            "buckets": provisioning.create_buckets(settings),
-            "glue_database": provisioning.create_glue_database(settings),
-            "schema_registry": provisioning.create_schema_registry(settings),
+            "buckets": provisioning.create_buckets(self.layout.aws_client("s3"), settings),
+            "glue_database": provisioning.create_glue_database(glue, settings),
+            "schema_registry": provisioning.create_schema_registry(glue, settings),
             "topics": provisioning.create_topics(settings),
         }
 
@@ -142,10 +142,8 @@ class LocalCloud:
             return False, f"{type(error).__name__}: {error}".splitlines()[0]
 
     def _probe_aws(self) -> str:
-        settings = self.layout.client_settings()
-        s3 = boto3.client("s3", endpoint_url=settings.aws_endpoint_url, region_name=settings.region)
-        buckets = len(s3.list_buckets().get("Buckets", []))
-        return f"{settings.aws_endpoint_url}, {buckets} buckets"
+        buckets = len(self.layout.aws_client("s3").list_buckets().get("Buckets", []))
+        return f"{self.layout.aws_endpoint_url}, {buckets} buckets"
 
     def _probe_kafka(self) -> str:
         bootstrap = self.layout.kafka_bootstrap_servers

@@ -19,18 +19,14 @@ KAFKA_BROKER = "kafka-broker"
 SPARK_CONNECTORS = "spark"
 
 
-def manifest(bundle: str) -> Path:
-    return MANIFESTS_DIR / bundle / "pom.xml"
-
-
-def bundle_dir(bundle: str, cache: Path) -> Path:
-    digest = hashlib.sha256(manifest(bundle).read_bytes()).hexdigest()[:12]
+def bundle_dir(bundle: str, cache: Path, manifests: Path = MANIFESTS_DIR) -> Path:
+    digest = hashlib.sha256((manifests / bundle / "pom.xml").read_bytes()).hexdigest()[:12]
     return cache / f"{bundle}-{digest}"
 
 
-def ensure_bundle(bundle: str, cache: Path) -> Path:
+def ensure_bundle(bundle: str, cache: Path, manifests: Path = MANIFESTS_DIR) -> Path:
     """The folder holding every jar of ``bundle``, downloading them the first time."""
-    target = bundle_dir(bundle, cache)
+    target = bundle_dir(bundle, cache, manifests)
     complete = target / ".complete"
     if complete.exists():
         return target
@@ -48,7 +44,7 @@ def ensure_bundle(bundle: str, cache: Path) -> Path:
             "-B",
             "-q",
             "-f",
-            str(manifest(bundle)),
+            str(manifests / bundle / "pom.xml"),
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={partial}",

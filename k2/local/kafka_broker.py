@@ -55,12 +55,14 @@ def write_config(layout: LocalCloudLayout) -> Path:
 
 
 def format_storage_once(layout: LocalCloudLayout, java: str, classpath: str, config: Path) -> None:
-    """Format the KRaft log directory the first time only, so topics and offsets survive restarts."""
+    """Format the KRaft log directory once only, so topics and offsets survive restarts."""
     if (layout.kafka_data / "meta.properties").exists():
         return
     cluster_id_file = layout.kafka_dir / "cluster-id"
     if not cluster_id_file.exists():
-        cluster_id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        cluster_id_file.write_text(
+            base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        )
     result = subprocess.run(
         [
             java,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from k2.aws import aws_client
 from k2.local import java_artifacts
 from k2.settings import K2Settings
 
@@ -110,5 +112,15 @@ class LocalCloudLayout:
             "K2_SPARK_JARS": settings.spark_jars,
         }
 
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client for this cloud's endpoint, whatever the process environment says."""
+        return aws_client(
+            service,
+            self.client_settings(),
+            aws_access_key_id=LOCAL_ACCESS_KEY,
+            aws_secret_access_key=LOCAL_SECRET_KEY,
+        )
+
     def export_client_environment(self) -> None:
+        """Point this process (and the JVMs and children it starts) at this cloud."""
         os.environ.update(self.client_environment())

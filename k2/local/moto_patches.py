@@ -9,6 +9,7 @@ optimistic lock Iceberg's Glue catalogs (Java and pyiceberg) rely on. Stock moto
 from __future__ import annotations
 
 import threading
+
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.glue.responses import GlueResponse
@@ -16,7 +17,7 @@ from moto.glue.responses import GlueResponse
 _table_update_lock = threading.Lock()
 
 
-class ConcurrentModificationException(JsonRESTError):
+class ConcurrentModificationException(JsonRESTError):  # noqa: N818 - AWS's error code
     def __init__(self, message: str):
         super().__init__("ConcurrentModificationException", message)
 
@@ -39,4 +40,4 @@ def _update_table_with_version_check(self: GlueResponse) -> ActionResult:
 
 def apply() -> None:
     """Install every patch; idempotent."""
-    GlueResponse.update_table = _update_table_with_version_check  # type: ignore[method-assign,assignment]
+    GlueResponse.update_table = _update_table_with_version_check  # type: ignore[method-assign]

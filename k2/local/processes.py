@@ -42,7 +42,11 @@ class ManagedProcess:
         return self.pid() is not None
 
     def start(
-        self, command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> int:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)

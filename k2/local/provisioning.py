@@ -6,21 +6,16 @@ topics from the same ``platform_topics()``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-import boto3
 from kafka.admin import KafkaAdminClient
 
 from k2.domain.markets import TopicSpec, platform_topics
 from k2.settings import K2Settings
 
 
-def aws_client(service: str, settings: K2Settings) -> Any:
-    return boto3.client(service, endpoint_url=settings.aws_endpoint_url, region_name=settings.region)
-
-
-def create_buckets(settings: K2Settings) -> list[str]:
-    s3 = aws_client("s3", settings)
+def create_buckets(s3: Any, settings: K2Settings) -> list[str]:
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
     wanted = [settings.lake_bucket, settings.checkpoints_bucket, settings.athena_results_bucket]
     for bucket in wanted:
@@ -29,9 +24,8 @@ def create_buckets(settings: K2Settings) -> list[str]:
     return wanted
 
 
-def create_glue_database(settings: K2Settings) -> str:
-    glue = aws_client("glue", settings)
-    try:
+def create_glue_database(glue: Any, settings: K2Settings) -> str:
+    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         glue.create_database(
             DatabaseInput={
                 "Name": settings.glue_database,
@@ -39,20 +33,15 @@ def create_glue_database(settings: K2Settings) -> str:
                 "LocationUri": settings.warehouse,
             }
         )
-    except glue.exceptions.AlreadyExistsException:
-        pass
     return settings.glue_database
 
 
-def create_schema_registry(settings: K2Settings) -> str:
-    glue = aws_client("glue", settings)
-    try:
+def create_schema_registry(glue: Any, settings: K2Settings) -> str:
+    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         glue.create_registry(
             RegistryName=settings.schema_registry_name,
             Description="Avro schemas of the K2 Kafka topics",
         )
-    except glue.exceptions.AlreadyExistsException:
-        pass
     return settings.schema_registry_name
 
 

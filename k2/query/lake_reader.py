@@ -21,7 +21,9 @@ def read_table(
     row_filter: BooleanExpression | None = None,
 ) -> pa.Table:
     table = catalog.load_table(identifier)
-    return table.scan(row_filter=row_filter or AlwaysTrue(), selected_fields=tuple(columns)).to_arrow()
+    return table.scan(
+        row_filter=row_filter or AlwaysTrue(), selected_fields=tuple(columns)
+    ).to_arrow()
 
 
 def duckdb_over(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:

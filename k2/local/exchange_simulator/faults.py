@@ -156,9 +156,12 @@ class ScheduledFault:
         at = body.get("at")
         if isinstance(at, bool) or not isinstance(at, int | float) or at < 0:
             raise FaultRequestError("at must be a non-negative number of seconds")
-        return cls(at=float(at), request=FaultRequest.from_json({
-            key: value for key, value in body.items() if key != "at"
-        }))
+        return cls(
+            at=float(at),
+            request=FaultRequest.from_json(
+                {key: value for key, value in body.items() if key != "at"}
+            ),
+        )
 
 
 @dataclass
