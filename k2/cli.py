@@ -56,6 +56,17 @@ def local_status() -> None:
         raise typer.Exit(code=1)
 
 
+@local_app.command("env")
+def local_env() -> None:
+    """Print `export` lines that point boto3, pyiceberg, Spark and the jobs at the local cloud."""
+    import shlex
+
+    from k2.local.cloud import LocalCloud
+
+    for key, value in LocalCloud().layout.client_environment().items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
+
+
 @local_app.command("down")
 def local_down() -> None:
     """Stop every process the local cloud started (Kafka's data survives)."""

@@ -150,3 +150,14 @@ def test_failed_download_names_the_cause(tmp_path: Path) -> None:
     with pytest.raises(LocalCloudError, match=r"fetching the missing jars .*no-such-artifact"):
         java_artifacts.ensure_bundle("missing", tmp_path / "cache", manifests)
     assert not list((tmp_path / "cache").rglob(".complete"))  # nothing half-fetched counts as done
+
+
+def test_env_points_a_job_at_this_cloud(tmp_path: Path) -> None:
+    result = _k2(["local", "env"], _cli_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    exported = dict(
+        line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines()
+    )
+    assert exported["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{PORTS['aws_port']}"
+    assert exported["K2_KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{PORTS['kafka_port']}"
+    assert exported["AWS_ACCESS_KEY_ID"] and exported["AWS_SECRET_ACCESS_KEY"]
