@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from k2.local.errors import LocalCloudError
+
+if TYPE_CHECKING:  # the CLI imports the local cloud lazily, so `k2 --help` stays fast
+    from k2.local.cloud import LocalCloud
 
 app = typer.Typer(help="K2 market-data lakehouse.", no_args_is_help=True)
 local_app = typer.Typer(
@@ -117,10 +121,7 @@ def demo(
     )
 
 
-def _print_status(cloud: object) -> bool:
-    from k2.local.cloud import LocalCloud
-
-    assert isinstance(cloud, LocalCloud)
+def _print_status(cloud: LocalCloud) -> bool:
     table = Table("component", "pid", "health", "detail")
     statuses = cloud.status()
     for component in statuses:
