@@ -21,8 +21,6 @@ import psutil
 from k2.local.cloud import COMPONENTS, LocalCloud
 from k2.local.layout import LocalCloudSettings
 
-PORTS = {"aws_port": 34566, "kafka_port": 39092, "kafka_controller_port": 39093}
-
 
 def _seconds(action: object) -> float:
     started = time.perf_counter()
@@ -42,7 +40,11 @@ def main() -> None:
     java = _seconds(lambda: subprocess.run(["java", "-version"], capture_output=True, check=True))
     python = _seconds(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
     with tempfile.TemporaryDirectory() as state:
-        cloud = LocalCloud(LocalCloudSettings(state_dir=Path(state), **PORTS))  # type: ignore[arg-type]
+        cloud = LocalCloud(
+            LocalCloudSettings(
+                state_dir=Path(state), aws_port=34566, kafka_port=39092, kafka_controller_port=39093
+            )
+        )
         try:
             cold = _seconds(cloud.up)
             cloud.down()

@@ -1,9 +1,7 @@
 """Avro records framed the way the AWS Glue Schema Registry serde frames them.
 
-Wire format (as written by AWS's GlueSchemaRegistryKafkaSerializer): one header-version byte (3),
-one compression byte (0 none, 5 zlib), the 16-byte schema version id, then the Avro binary body.
-Keeping the version id in every record is what lets silver decode each record with the schema it
-was written with.
+The wire format is in ``k2.domain.schema_registry_wire``. Keeping the version id in every record
+is what lets silver decode each record with the schema it was written with.
 """
 
 from __future__ import annotations
@@ -16,12 +14,14 @@ from uuid import UUID
 
 import fastavro
 
+from k2.domain.schema_registry_wire import (
+    COMPRESSION_NONE,
+    COMPRESSION_ZLIB,
+    HEADER_LENGTH,
+    HEADER_VERSION,
+    SCHEMA_VERSION_ID_OFFSET,
+)
 from k2.feeds.avro_schemas import parse_schema
-
-HEADER_VERSION = 3
-COMPRESSION_NONE = 0
-COMPRESSION_ZLIB = 5
-HEADER_LENGTH = 18
 
 
 class SchemaRegistryFramingError(ValueError):
@@ -45,7 +45,7 @@ def unframe(data: bytes) -> tuple[UUID, bytes]:
         body = zlib.decompress(body)
     elif data[1] != COMPRESSION_NONE:
         raise SchemaRegistryFramingError(f"unknown compression byte {data[1]}")
-    return UUID(bytes=data[2:HEADER_LENGTH]), body
+    return UUID(bytes=data[SCHEMA_VERSION_ID_OFFSET:HEADER_LENGTH]), body
 
 
 def encode_avro(parsed_schema: Any, record: dict[str, Any]) -> bytes:

@@ -14,11 +14,13 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from k2.domain.markets import DataType, Exchange, raw_topic
+from k2.domain.schema_registry_wire import (
+    HEADER_LENGTH,
+    HEADER_VERSION,
+    SCHEMA_VERSION_ID_OFFSET,
+)
 from k2.lake.tables import bronze_table
 from k2.settings import K2Settings
-
-GSR_HEADER_VERSION = 3
-GSR_HEADER_LENGTH = 18
 
 
 class Trigger(StrEnum):
@@ -35,10 +37,11 @@ class BronzeRunResult:
 
 def schema_version_id(value: Column) -> Column:
     """The 16-byte schema version id of a Glue Schema Registry header, as a UUID string."""
-    hex_id = F.lower(F.hex(F.substring(value, 3, 16)))
+    id_length = HEADER_LENGTH - SCHEMA_VERSION_ID_OFFSET
+    hex_id = F.lower(F.hex(F.substring(value, SCHEMA_VERSION_ID_OFFSET + 1, id_length)))
     as_uuid = F.regexp_replace(hex_id, r"^(.{8})(.{4})(.{4})(.{4})(.{12})$", "$1-$2-$3-$4-$5")
-    framed = (F.length(value) >= GSR_HEADER_LENGTH) & (
-        F.hex(F.substring(value, 1, 1)) == F.lit(f"{GSR_HEADER_VERSION:02X}")
+    framed = (F.length(value) >= HEADER_LENGTH) & (
+        F.hex(F.substring(value, 1, 1)) == F.lit(f"{HEADER_VERSION:02X}")
     )
     return F.when(framed, as_uuid)
 

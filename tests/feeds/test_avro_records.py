@@ -5,7 +5,6 @@ import json
 from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -18,17 +17,17 @@ from k2.feeds.avro_records import AvroRecord, avro_record, schema_name
 from k2.feeds.avro_schemas import parse_schema, schema_definition
 from k2.feeds.binance import BinanceRawQuote, BinanceRawTrade
 from k2.feeds.kraken import KrakenRawQuote, KrakenRawTrade
+from tests.fixtures.exchanges.fixture_frames import fixture_frame
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exchanges"
 RECEIVED = 1737500000530000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def frame(path: str) -> bytes:
-    lines = (FIXTURES / path).read_bytes().split(b"\n")
-    return b"\n".join(line for line in lines if not line.startswith(b"# ")).strip()
+    exchange, name = path.split("/")
+    return fixture_frame(exchange, name)
 
 
 def micros(value: object) -> object:

@@ -2,7 +2,6 @@
 
 import hashlib
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -14,19 +13,16 @@ from k2.feeds import binance
 from k2.feeds.binance import BinanceRawQuote, BinanceRawTrade
 from k2.feeds.frame_errors import FrameParseError
 from k2.feeds.frames import ControlKind
+from tests.fixtures.exchanges.fixture_frames import EXCHANGE_FIXTURES, fixture_frame
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exchanges" / "binance"
+FIXTURES = EXCHANGE_FIXTURES / "binance"
 RECEIVED = 1737500000530000
 
 
 def frame(name: str) -> bytes:
-    """The frame in a fixture file: everything after the '# ' provenance lines."""
-    lines = (FIXTURES / name).read_bytes().split(b"\n")
-    assert lines[0].startswith(b"# source: "), f"{name} must say where it came from"
-    body = [line for line in lines if not line.startswith(b"# ")]
-    return b"\n".join(body).removesuffix(b"\n")
+    return fixture_frame("binance", name)
 
 
 def parse(name: str) -> binance.BinanceFrame:

@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,19 +18,11 @@ from k2.domain.errors import DomainError
 from k2.feeds import binance, kraken
 from k2.feeds.frame_errors import FrameParseError
 from k2.feeds.frames import ParsedFrame
+from tests.fixtures.exchanges.fixture_frames import all_fixture_frames
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exchanges"
 RECEIVED = 1737500000530000
-
-
-def fixture_frames(exchange: str) -> list[bytes]:
-    frames = []
-    for path in sorted((FIXTURES / exchange).glob("*.frame")):
-        lines = path.read_bytes().split(b"\n")
-        frames.append(b"\n".join(line for line in lines if not line.startswith(b"# ")).strip())
-    return frames
 
 
 def parse_binance(data: bytes) -> ParsedFrame[Any, Any]:
@@ -89,13 +80,13 @@ def test_random_bytes(exchange: str, data: bytes) -> None:
 
 @pytest.mark.parametrize("exchange", sorted(PARSERS))
 def test_every_fixture_satisfies_the_contract(exchange: str) -> None:
-    for frame in fixture_frames(exchange):
+    for frame in all_fixture_frames(exchange):
         check(exchange, frame)
 
 
 @pytest.mark.parametrize("exchange", sorted(PARSERS))
 def test_every_truncation_of_every_fixture(exchange: str) -> None:
-    for frame in fixture_frames(exchange):
+    for frame in all_fixture_frames(exchange):
         for end in range(len(frame)):
             check(exchange, frame[:end])
 
@@ -139,7 +130,7 @@ def mutate(document: Any, path: tuple[object, ...], replacement: object, delete:
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(choice=st.data())
 def test_mutated_fixtures(exchange: str, choice: st.DataObject) -> None:
-    frame = choice.draw(st.sampled_from(fixture_frames(exchange)))
+    frame = choice.draw(st.sampled_from(all_fixture_frames(exchange)))
     try:
         document = json.loads(frame)
     except ValueError:

@@ -2,7 +2,6 @@
 
 import hashlib
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,21 +12,18 @@ from k2.feeds import kraken
 from k2.feeds.frame_errors import FrameParseError
 from k2.feeds.frames import ControlKind
 from k2.feeds.kraken import KrakenRawQuote, KrakenRawTrade
+from tests.fixtures.exchanges.fixture_frames import EXCHANGE_FIXTURES, fixture_frame
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exchanges" / "kraken"
+FIXTURES = EXCHANGE_FIXTURES / "kraken"
 RECEIVED = 1737500000530000
 # Seconds from GNU date: date -u -d 2025-01-21T22:53:20Z +%s
 T_2025_01_21_22_53_20 = 1737500000
 
 
 def frame(name: str) -> bytes:
-    """The frame in a fixture file: everything after the '# ' provenance lines."""
-    lines = (FIXTURES / name).read_bytes().split(b"\n")
-    assert lines[0].startswith(b"# source: "), f"{name} must say where it came from"
-    body = [line for line in lines if not line.startswith(b"# ")]
-    return b"\n".join(body).removesuffix(b"\n")
+    return fixture_frame("kraken", name)
 
 
 def parse(name: str) -> kraken.KrakenFrame:

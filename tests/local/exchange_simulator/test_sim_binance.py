@@ -10,7 +10,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from sim_testkit import (
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from k2.local.exchange_simulator import ExchangeSimulator
+from tests.local.exchange_simulator.sim_testkit import (
     BOOK_TICKER_FIELDS,
     TRADE_FIELDS,
     binance_trades,
@@ -20,10 +24,6 @@ from sim_testkit import (
     recv_json,
     run,
 )
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
-
-from k2.local.exchange_simulator import ExchangeSimulator
 
 pytestmark = pytest.mark.unit
 

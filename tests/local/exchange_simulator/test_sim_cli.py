@@ -10,8 +10,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from sim_testkit import binance_trades, run
 from websockets.asyncio.client import connect
+
+from tests.local.exchange_simulator.sim_testkit import binance_trades, run
 
 pytestmark = pytest.mark.unit
 

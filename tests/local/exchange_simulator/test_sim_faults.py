@@ -10,16 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sim_testkit import (
-    TRADE_FIELDS,
-    binance_trades,
-    ground_truth,
-    http_get,
-    http_post,
-    make_config,
-    recv_json,
-    run,
-)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -31,6 +21,16 @@ from k2.local.exchange_simulator import (
     FaultRequest,
     MalformedKind,
     ScheduledFault,
+)
+from tests.local.exchange_simulator.sim_testkit import (
+    TRADE_FIELDS,
+    binance_trades,
+    ground_truth,
+    http_get,
+    http_post,
+    make_config,
+    recv_json,
+    run,
 )
 
 pytestmark = pytest.mark.unit

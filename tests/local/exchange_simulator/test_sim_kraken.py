@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sim_testkit import (
+from websockets.asyncio.client import ClientConnection, connect
+
+from k2.domain.markets import Exchange
+from k2.local.exchange_simulator import ExchangeSimulator, FaultKind, FaultRequest
+from tests.local.exchange_simulator.sim_testkit import (
     KRAKEN_TRADE_FIELDS,
     http_get,
     make_config,
@@ -18,10 +22,6 @@ from sim_testkit import (
     rfc3339_us,
     run,
 )
-from websockets.asyncio.client import ClientConnection, connect
-
-from k2.domain.markets import Exchange
-from k2.local.exchange_simulator import ExchangeSimulator, FaultKind, FaultRequest
 
 pytestmark = pytest.mark.unit
 

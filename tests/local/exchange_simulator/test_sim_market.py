@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sim_testkit import binance_trades, ground_truth, make_config, run
 from websockets.asyncio.client import connect
 
 from k2.domain.markets import Exchange
@@ -24,6 +23,12 @@ from k2.local.exchange_simulator.config import symbol_spec
 from k2.local.exchange_simulator.jsonfmt import RawNumber, dumps
 from k2.local.exchange_simulator.kraken_protocol import rest_pair_names, rfc3339
 from k2.local.exchange_simulator.market import SymbolMarket
+from tests.local.exchange_simulator.sim_testkit import (
+    binance_trades,
+    ground_truth,
+    make_config,
+    run,
+)
 
 pytestmark = pytest.mark.unit
 
