@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from k2.domain.markets import DataType, Exchange
-from k2.jobs.bronze import Trigger, run_bronze
+from k2.jobs.bronze import run_bronze
+from k2.jobs.job_arguments import job_parser, parse_job_arguments
 from k2.jobs.spark_session import build_spark_session
 from k2.settings import K2Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--exchange", type=Exchange, choices=list(Exchange), required=True)
-    parser.add_argument(
-        "--data-type", type=DataType, choices=list(DataType), default=DataType.TRADES
-    )
-    parser.add_argument(
-        "--trigger", type=Trigger, choices=list(Trigger), default=Trigger.AVAILABLE_NOW
-    )
-    args, _glue_arguments = parser.parse_known_args(argv)  # Glue adds --JOB_NAME and friends
+    args = parse_job_arguments(job_parser(__doc__ or "", per_exchange=True), argv)
     settings = K2Settings()
     spark = build_spark_session(f"k2-bronze-{args.exchange}-{args.data_type}", settings)
     result = run_bronze(spark, settings, args.exchange, args.data_type, args.trigger)

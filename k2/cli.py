@@ -5,22 +5,31 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from k2.local.errors import LocalCloudError
 
 if TYPE_CHECKING:  # the CLI imports the local cloud lazily, so `k2 --help` stays fast
+    from k2.lake.lake_init import TableChange
     from k2.local.cloud import LocalCloud
+    from k2.local.feed_demo import FeedDemoReport, Handlers
+    from k2.local.feed_reconciliation import SymbolReconciliation
+    from k2.local.lake_demo import LakeReport
 
 app = typer.Typer(help="K2 market-data lakehouse.", no_args_is_help=True)
 local_app = typer.Typer(
-    help="The local cloud: AWS endpoint and Kafka broker.", no_args_is_help=True
+    help="The local cloud: AWS endpoint, Kafka broker and exchange simulator.",
+    no_args_is_help=True,
 )
 app.add_typer(local_app, name="local")
+lake_app = typer.Typer(help="The lakehouse's Iceberg tables.", no_args_is_help=True)
+app.add_typer(lake_app, name="lake")
 
 console = Console()
 errors = Console(stderr=True)
@@ -37,7 +46,13 @@ def _one_line_errors() -> Iterator[None]:
 
 
 @local_app.command("up")
-def local_up() -> None:
+def local_up(
+    pipeline: bool = typer.Option(
+        False,
+        "--pipeline",
+        help="Also run both feed handlers and bronze → silver → gold continuously (one Spark app).",
+    ),
+) -> None:
     """Start the local cloud (idempotent) and provision buckets, database, registry and topics."""
     from k2.local.cloud import LocalCloud
 
@@ -45,7 +60,7 @@ def local_up() -> None:
     cloud.layout.export_client_environment()
     started = time.monotonic()
     with _one_line_errors(), console.status("Starting the local cloud") as status:
-        cloud.up(progress=lambda step: status.update(step))
+        cloud.up(progress=lambda step: status.update(step), pipeline=pipeline)
     console.print(f"[green]local cloud up[/] in {time.monotonic() - started:.1f}s")
     _print_status(cloud)
     console.print(f"state and logs: {cloud.layout.root}")
@@ -81,44 +96,241 @@ def local_down() -> None:
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 
 
+@lake_app.command("init")
+def lake_init(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would change, and change nothing."
+    ),
+) -> None:
+    """Create every K2 table in the Glue catalog, or evolve it to its definition (idempotent).
+
+    Endpoints and names come from the environment (K2_*; `k2 local env` prints the local cloud's).
+    Exits 1, having changed nothing, if a table cannot be evolved compatibly.
+    """
+    from k2.lake.catalog import glue_catalog
+    from k2.lake.lake_init import IncompatibleTableChange, init_lake, plan_lake
+    from k2.settings import K2Settings
+
+    settings = K2Settings()
+    run = plan_lake if dry_run else init_lake
+    try:
+        with console.status(f"{'Planning' if dry_run else 'Initialising'} the lake"):
+            changes = run(glue_catalog(settings), settings.glue_database)
+    except IncompatibleTableChange as error:
+        for item in error.incompatibilities:
+            errors.print(f"[bold red]incompatible:[/] {item}", soft_wrap=True, highlight=False)
+        errors.print("nothing was changed", highlight=False)
+        raise typer.Exit(code=1) from None
+    _print_lake_changes(changes, settings.glue_database, dry_run)
+
+
+_OUTCOME_STYLE = {"created": "green", "evolved": "yellow", "unchanged": "dim"}
+
+
+def _print_lake_changes(changes: list[TableChange], database: str, dry_run: bool) -> None:
+    verb = "would be" if dry_run else "was"
+    table = Table(
+        "table", "outcome", "changes", title=f"{database}: what {verb} done (Iceberg, Glue)"
+    )
+    for change in changes:
+        style = _OUTCOME_STYLE[change.outcome.value]
+        table.add_row(
+            change.table.removeprefix(f"{database}."),
+            f"[{style}]{change.outcome.value}[/]",
+            "\n".join(change.changes),
+        )
+    console.print(table)
+
+
+@app.command("feed")
+def feed(
+    exchange: str | None = typer.Option(
+        None, help="binance or kraken (default: the K2_FEED_EXCHANGE environment variable)."
+    ),
+    duration: float | None = typer.Option(
+        None, min=0.1, help="Stop after this many seconds (default: until SIGTERM/SIGINT)."
+    ),
+) -> None:
+    """Run one exchange's feed handler: WebSocket -> Kafka, gap-free, until SIGTERM.
+
+    Everything else comes from the environment (K2_* and K2_FEED_*; `k2 local env` prints the
+    local cloud's). The process exits 0 after a clean drain and flush, 1 on a delivery failure.
+    """
+    from pydantic import ValidationError
+
+    from k2.domain.markets import Exchange
+    from k2.feeds.feed_service import serve
+    from k2.feeds.feed_settings import FeedSettings
+    from k2.settings import K2Settings
+
+    try:
+        if exchange is None:
+            settings = FeedSettings()  # K2_FEED_EXCHANGE, as the Fargate task sets it
+        else:
+            settings = FeedSettings(exchange=Exchange(exchange.lower()))
+    except (ValueError, ValidationError) as error:
+        errors.print(f"[bold red]error:[/] invalid feed configuration: {error}", highlight=False)
+        raise typer.Exit(code=2) from None
+    raise typer.Exit(code=serve(settings, K2Settings(), duration=duration))
+
+
 @app.command("demo")
 def demo(
-    records: int = typer.Option(2000, min=1, help="Trades to publish."),
-    seed: int = typer.Option(2026, help="Seed of the synthetic market."),
+    seconds: float = typer.Option(40.0, min=10.0, help="How long the feed handlers run."),
 ) -> None:
-    """Run the foundation slice on the local cloud and show what landed where."""
+    """The platform end to end on the local cloud: both exchanges' feeds into Kafka under every
+    fault, reconciled against the simulator's ground truth, then bronze, silver and gold in
+    Iceberg, with gold reconciled against the same ground truth."""
     from k2.local.cloud import LocalCloud
-    from k2.local.foundation_demo import run_foundation_slice
+    from k2.local.feed_demo import run_feed_demo
 
     cloud = LocalCloud()
     cloud.layout.export_client_environment()
     with _one_line_errors():
         if not all(component.healthy for component in cloud.status()):
             raise LocalCloudError("the local cloud is not running; start it with `k2 local up`")
-        with console.status("Running the slice") as status:
-            report = run_foundation_slice(
-                cloud.layout.client_settings(), records, seed, lambda step: status.update(step)
+        console.print(
+            f"[bold]1. Feeds[/]: Binance and Kraken handlers for {seconds:.0f}s against the "
+            "exchange simulator, with skips, duplicates, malformed frames, a disconnect, a server "
+            "shutdown and a stall injected"
+        )
+        log_file = _log_to_file(cloud.layout.logs / "demo.log")
+        console.print(f"handler logs: {log_file}")
+        with Live(_feed_table({}), console=console, refresh_per_second=4) as live:
+            report = run_feed_demo(
+                cloud.layout, seconds, lambda handlers: live.update(_feed_table(handlers))
             )
-    console.print(
-        f"published [bold]{report.published}[/] trades to [cyan]{report.topic}[/]; the bronze job "
-        f"appended [bold]{report.bronze_run.rows_appended}[/] rows to "
-        f"[cyan]{report.bronze_run.table}[/] in {report.bronze_run.batches} batch(es)"
-    )
-    table = Table(
-        "kafka partition",
-        "bronze rows",
-        "first offset",
-        "last offset",
-        title="bronze_binance_trades, read back through pyiceberg + DuckDB",
-    )
-    for partition, rows, first, last in report.bronze_rows_by_partition:
-        table.add_row(str(partition), str(rows), str(first), str(last))
-    console.print(table)
-    console.print(f"Iceberg table location: {report.table_location}")
+        console.print()
+        _print_reconciliation(report.reconciliations, "Kafka vs the simulator's ground truth")
+        _print_dead_letters(report)
+        console.print(
+            "[bold]2. Lake[/]: bronze (Kafka as it was), silver (decoded, validated), gold "
+            "(MERGEd, one row per trade), each job as a scheduled availableNow run"
+        )
+        from k2.local.lake_demo import run_lake_step
+
+        with console.status("Running the Spark jobs") as status:
+            lake = run_lake_step(
+                cloud.layout.client_settings(),
+                report.reconciliations,
+                cloud.layout.simulator_ground_truth,
+                lambda step: status.update(step),
+            )
+    _print_lake(lake)
     console.print(
         f"logs: {cloud.layout.logs}   AWS endpoint: {cloud.layout.aws_endpoint_url}   "
-        f"Kafka: {cloud.layout.kafka_bootstrap_servers}"
+        f"Kafka: {cloud.layout.kafka_bootstrap_servers}   "
+        f"ground truth: {cloud.layout.simulator_ground_truth}"
     )
+    if not report.exact or not all(r.exact for r in lake.gold_reconciliation):
+        raise typer.Exit(code=1)
+
+
+def _log_to_file(path: Path) -> Path:
+    """The handlers' logs go to a file so the live table stays readable."""
+    import logging
+
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    k2_logger = logging.getLogger("k2")
+    k2_logger.addHandler(handler)
+    k2_logger.setLevel(logging.INFO)
+    k2_logger.propagate = False
+    return path
+
+
+def _feed_table(handlers: Handlers) -> Table:
+    table = Table(
+        "exchange",
+        "trades",
+        "quotes",
+        "dups",
+        "gaps",
+        "refilled",
+        "DLQ",
+        "reconn",
+        "rotated",
+        "queue",
+        title="live: WebSocket → Kafka (acks=all)",
+    )
+    for exchange, handler in handlers.items():
+        counters, session = handler.counters, handler.session.stats
+        table.add_row(
+            exchange.value,
+            str(counters.trades_published),
+            str(counters.quotes_published),
+            str(counters.duplicate_trades + counters.duplicate_quotes),
+            str(counters.gaps_detected),
+            str(counters.trades_backfilled),
+            str(counters.dead_letters),
+            str(session.reconnects),
+            str(session.rotations),
+            str(handler.queue.qsize()),
+        )
+    return table
+
+
+def _print_reconciliation(
+    results: list[SymbolReconciliation], title: str, where: str = "in Kafka"
+) -> None:
+    table = Table(
+        "exchange",
+        "symbol",
+        "trade ids",
+        "made",
+        where,
+        "missing",
+        "twice",
+        "different",
+        "verdict",
+        title=title,
+    )
+    for result in results:
+        table.add_row(
+            result.exchange.value,
+            result.symbol,
+            f"{result.first_id}..{result.last_id}",
+            str(result.made),
+            str(result.published),
+            str(len(result.missing)),
+            str(len(result.duplicated)),
+            str(len(result.different) + len(result.unknown)),
+            "[green]exact[/]" if result.exact else "[red]MISMATCH[/]",
+        )
+    console.print(table)
+
+
+def _print_dead_letters(report: FeedDemoReport) -> None:
+    for exchange, count in report.dead_letters.items():
+        sent = report.malformed_sent[exchange]
+        verdict = "[green]one each[/]" if count == sent else "[red]MISMATCH[/]"
+        console.print(
+            f"{exchange.value}: {sent} malformed frames sent, {count} DLQ records ({verdict}); "
+            f"{report.quotes[exchange]} quotes published"
+        )
+    console.print(f"faults injected: {', '.join(report.faults_injected)}")
+
+
+def _print_lake(report: LakeReport) -> None:
+    jobs = Table("job", "table", "rows in", "rows out", title="Spark jobs (availableNow)")
+    for bronze in report.bronze:
+        jobs.add_row("bronze", bronze.table, str(bronze.rows_appended), str(bronze.rows_appended))
+    for silver in report.silver:
+        out = f"{silver.silver_rows} silver + {silver.dlq_rows} DLQ"
+        jobs.add_row("silver", silver.silver_table, str(silver.rows_in), out)
+    for gold in report.gold:
+        jobs.add_row("gold", gold.table, str(gold.rows_in), "MERGE (insert if absent)")
+    console.print(jobs)
+    _print_reconciliation(
+        report.gold_reconciliation,
+        "gold_crypto_trades (pyiceberg + DuckDB) vs the ground truth",
+        where="in gold",
+    )
+    if report.dlq_reasons:
+        dlq = Table("source table", "class", "reason", "rows", title="silver_dlq")
+        for source, reason_class, reason, rows in report.dlq_reasons:
+            dlq.add_row(source, reason_class, reason, str(rows))
+        console.print(dlq)
 
 
 def _print_status(cloud: LocalCloud) -> bool:

@@ -6,6 +6,7 @@ developer has running for the demo.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,19 +20,29 @@ from k2.settings import K2Settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-TEST_AWS_PORT = 14566
-TEST_KAFKA_PORT = 19092
-TEST_KAFKA_CONTROLLER_PORT = 19093
+# K2_TEST_PORT_SHIFT moves all three, so two test runs can share a machine.
+_SHIFT = int(os.environ.get("K2_TEST_PORT_SHIFT", "0"))
+TEST_AWS_PORT = 14566 + _SHIFT
+TEST_KAFKA_PORT = 19092 + _SHIFT
+TEST_KAFKA_CONTROLLER_PORT = 19093 + _SHIFT
+TEST_SIMULATOR_PORTS = {
+    "binance_sim_port": 18765 + _SHIFT,
+    "kraken_sim_port": 18766 + _SHIFT,
+    "simulator_control_port": 18767 + _SHIFT,
+}
 
 
 @pytest.fixture(scope="session")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     cloud = LocalCloud(
-        LocalCloudSettings(
-            state_dir=tmp_path_factory.mktemp("k2-state"),
-            aws_port=TEST_AWS_PORT,
-            kafka_port=TEST_KAFKA_PORT,
-            kafka_controller_port=TEST_KAFKA_CONTROLLER_PORT,
+        LocalCloudSettings.model_validate(
+            {
+                "state_dir": tmp_path_factory.mktemp("k2-state"),
+                "aws_port": TEST_AWS_PORT,
+                "kafka_port": TEST_KAFKA_PORT,
+                "kafka_controller_port": TEST_KAFKA_CONTROLLER_PORT,
+                **TEST_SIMULATOR_PORTS,
+            }
         )
     )
     cloud.layout.export_client_environment()  # Spark's JVM and child processes inherit it

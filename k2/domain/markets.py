@@ -36,6 +36,12 @@ def dlq_topic(exchange: Exchange) -> str:
     return f"market.crypto.{exchange}.dlq"
 
 
+MAX_FRAME_BYTES = 4 * 2**20
+"""The largest WebSocket frame a feed handler accepts (a larger one closes the connection, 1009)."""
+MAX_RECORD_BYTES = 2 * MAX_FRAME_BYTES
+"""The largest Kafka record K2 writes: a dead-lettered frame of ``MAX_FRAME_BYTES`` plus headers.
+Kafka's default (1 MiB) would refuse such a record, so the DLQ topics and the producer raise it."""
+
 # Partitions: symbol-keyed, a handful of symbols per exchange; 6 leaves room to grow without
 # re-keying. DLQ topics keep a month because someone has to look at them.
 RAW_TOPIC_PARTITIONS = 6
@@ -46,7 +52,11 @@ _RAW_CONFIG = {
     "compression.type": "producer",
     "min.insync.replicas": "1",
 }
-_DLQ_CONFIG = {**_RAW_CONFIG, "retention.ms": str(4 * SEVEN_DAYS_MS)}
+_DLQ_CONFIG = {
+    **_RAW_CONFIG,
+    "retention.ms": str(4 * SEVEN_DAYS_MS),
+    "max.message.bytes": str(MAX_RECORD_BYTES),
+}
 
 
 def platform_topics() -> list[TopicSpec]:

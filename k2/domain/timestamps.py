@@ -80,3 +80,10 @@ def micros_to_rfc3339(micros: int) -> str:
     """The inverse of :func:`rfc3339_to_micros`, for simulators and fixtures."""
     instant = _EPOCH + timedelta(microseconds=micros)
     return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def avro_micros(value: datetime | int) -> int:
+    """A ``timestamp-micros`` value as read by fastavro (an aware datetime) back to micros."""
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // timedelta(microseconds=1)
+    return value

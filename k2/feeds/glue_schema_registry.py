@@ -7,7 +7,9 @@ is what lets silver decode each record with the schema it was written with.
 from __future__ import annotations
 
 import io
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -26,6 +28,11 @@ from k2.feeds.avro_schemas import parse_schema
 
 class SchemaRegistryFramingError(ValueError):
     """The bytes are not a Glue Schema Registry framed record."""
+
+
+class IncompatibleSchemaError(RuntimeError):
+    """The registry did not make the definition an AVAILABLE version (for example, it broke the
+    schema's compatibility mode and was registered with status FAILURE)."""
 
 
 def frame(schema_version_id: UUID, avro_body: bytes, *, compress: bool = False) -> bytes:
@@ -68,6 +75,8 @@ class GlueSchemaRegistry:
     glue: Any
     registry_name: str
     compatibility: str = "BACKWARD"
+    status_polls: int = 10  # reads of a PENDING version's status, 1 s apart, before giving up
+    wait: Callable[[float], None] = time.sleep  # injectable so tests do not sleep
     _version_ids: dict[tuple[str, str], UUID] = field(default_factory=dict)
     _schemas: dict[UUID, Any] = field(default_factory=dict)
 
@@ -80,6 +89,11 @@ class GlueSchemaRegistry:
         return self._version_ids[key]
 
     def _register(self, schema_name: str, definition: str) -> UUID:
+        """Register ``definition`` and wait for its check; raise unless it becomes AVAILABLE.
+
+        AWS checks compatibility asynchronously: a new version starts PENDING and ends AVAILABLE
+        or FAILURE; an incompatible definition is a FAILURE version, not an error.
+        """
         registry = {"RegistryName": self.registry_name}
         try:
             response = self.glue.create_schema(
@@ -89,11 +103,25 @@ class GlueSchemaRegistry:
                 Compatibility=self.compatibility,
                 SchemaDefinition=definition,
             )
+            version_number, status = 1, response["SchemaVersionStatus"]
         except self.glue.exceptions.AlreadyExistsException:
             response = self.glue.register_schema_version(
                 SchemaId={**registry, "SchemaName": schema_name}, SchemaDefinition=definition
             )
-        return UUID(response["SchemaVersionId"])
+            version_number, status = response["VersionNumber"], response["Status"]
+        version_id = response["SchemaVersionId"]
+        for _ in range(self.status_polls):
+            if status != "PENDING":
+                break
+            self.wait(1.0)
+            status = self.glue.get_schema_version(SchemaVersionId=version_id)["Status"]
+        if status != "AVAILABLE":
+            raise IncompatibleSchemaError(
+                f"schema {schema_name} version {version_number} has status {status}, not "
+                "AVAILABLE: the registry did not accept the definition (an incompatible change "
+                "under the schema's compatibility mode ends FAILURE)"
+            )
+        return UUID(version_id)
 
     def schema(self, version_id: UUID) -> Any:
         if version_id not in self._schemas:

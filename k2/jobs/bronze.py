@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming.query import StreamingQuery
+from pyspark.sql.streaming.readwriter import DataStreamWriter
 
 from k2.domain.markets import DataType, Exchange, raw_topic
 from k2.domain.schema_registry_wire import (
@@ -73,6 +75,40 @@ def kafka_source(spark: SparkSession, settings: K2Settings, topic: str) -> DataF
     )
 
 
+def with_trigger(
+    writer: DataStreamWriter, trigger: Trigger, processing_interval: str
+) -> DataStreamWriter:
+    """availableNow for a scheduled catch-up run, a processing-time trigger for a continuous one."""
+    if trigger is Trigger.AVAILABLE_NOW:
+        return writer.trigger(availableNow=True)
+    return writer.trigger(processingTime=processing_interval)
+
+
+def start_bronze(
+    spark: SparkSession,
+    settings: K2Settings,
+    exchange: Exchange,
+    data_type: DataType,
+    trigger: Trigger = Trigger.AVAILABLE_NOW,
+    processing_interval: str = "10 seconds",
+) -> StreamingQuery:
+    """Start appending the topic's new records to bronze; the checkpoint makes a re-run add
+    nothing."""
+    table = bronze_table(exchange, data_type)
+    for statement in table.spark_statements(settings.glue_database):
+        spark.sql(statement)
+    writer = (
+        bronze_records(kafka_source(spark, settings, raw_topic(data_type, exchange)))
+        .writeStream.format("iceberg")
+        .outputMode("append")
+        .option("checkpointLocation", settings.checkpoint_location(f"bronze/{table.name}"))
+        .queryName(table.name)
+    )
+    return with_trigger(writer, trigger, processing_interval).toTable(
+        table.spark_identifier(settings.glue_database)
+    )
+
+
 def run_bronze(
     spark: SparkSession,
     settings: K2Settings,
@@ -81,26 +117,12 @@ def run_bronze(
     trigger: Trigger = Trigger.AVAILABLE_NOW,
     processing_interval: str = "10 seconds",
 ) -> BronzeRunResult:
-    """Append the topic's new records to bronze; the checkpoint makes a re-run add nothing."""
-    table = bronze_table(exchange, data_type)
-    spark.sql(table.spark_ddl(settings.glue_database))
-    target = table.spark_identifier(settings.glue_database)
-    writer = (
-        bronze_records(kafka_source(spark, settings, raw_topic(data_type, exchange)))
-        .writeStream.format("iceberg")
-        .outputMode("append")
-        .option("checkpointLocation", settings.checkpoint_location(f"bronze/{table.name}"))
-        .queryName(table.name)
-    )
-    if trigger is Trigger.AVAILABLE_NOW:
-        writer = writer.trigger(availableNow=True)
-    else:
-        writer = writer.trigger(processingTime=processing_interval)
-    query = writer.toTable(target)
+    """Run bronze until it is caught up (availableNow) or stopped (continuous)."""
+    query = start_bronze(spark, settings, exchange, data_type, trigger, processing_interval)
     query.awaitTermination()
     progress = query.recentProgress
     return BronzeRunResult(
-        table=target,
+        table=bronze_table(exchange, data_type).spark_identifier(settings.glue_database),
         rows_appended=sum(int(batch["numInputRows"]) for batch in progress),
         batches=sum(1 for batch in progress if batch["numInputRows"]),
     )

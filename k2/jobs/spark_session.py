@@ -9,6 +9,7 @@ also runs ``local[*]`` with the jars resolved from Maven Central and points the 
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -71,6 +72,9 @@ def build_spark_session(app_name: str, settings: K2Settings) -> SparkSession:
     if settings.aws_endpoint_url:
         config |= local_config(settings)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the local cloud stays on loopback
+        # Python workers (silver's decode step) must run this interpreter, where K2 and its
+        # dependencies are installed; PySpark reads only the environment for it.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     for key, value in config.items():
         builder = builder.config(key, value)

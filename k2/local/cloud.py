@@ -1,8 +1,11 @@
-"""Start, inspect and stop the local cloud: the AWS endpoint, the Kafka broker, provisioning."""
+"""Start, inspect and stop the local cloud: the AWS endpoint, the Kafka broker, the exchange
+simulator, and provisioning."""
 
 from __future__ import annotations
 
+import json
 import sys
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +19,13 @@ from k2.local.processes import ManagedProcess, ensure_port_free, port_is_listeni
 
 AWS_ENDPOINT = "aws-endpoint"
 KAFKA = "kafka"
-COMPONENTS = (AWS_ENDPOINT, KAFKA)
+EXCHANGE_SIMULATOR = "exchange-simulator"
+COMPONENTS = (AWS_ENDPOINT, KAFKA, EXCHANGE_SIMULATOR)
+FEED_BINANCE = "feed-binance"
+FEED_KRAKEN = "feed-kraken"
+PIPELINE = "pipeline"
+PIPELINE_COMPONENTS = (FEED_BINANCE, FEED_KRAKEN, PIPELINE)
+"""Started by ``up(pipeline=True)``: the live system on top of the cloud, no port of its own."""
 STARTUP_TIMEOUT_S = 90.0
 
 Progress = Callable[[str], None]
@@ -40,13 +49,22 @@ class LocalCloud:
         )
 
     def port(self, component: str) -> int:
+        """The port whose answer says the component is healthy."""
         settings = self.layout.settings
-        return settings.aws_port if component == AWS_ENDPOINT else settings.kafka_port
+        return {
+            AWS_ENDPOINT: settings.aws_port,
+            KAFKA: settings.kafka_port,
+            EXCHANGE_SIMULATOR: settings.simulator_control_port,
+        }[component]
 
     # --- up -----------------------------------------------------------------------------------
 
-    def up(self, progress: Progress = lambda _: None) -> None:
-        """Start what is not running, wait until healthy, provision. Harmless when already up."""
+    def up(self, progress: Progress = lambda _: None, *, pipeline: bool = False) -> None:
+        """Start what is not running, wait until healthy, provision. Harmless when already up.
+
+        With ``pipeline``, also both feed handlers (simulator → Kafka) and one Spark application
+        running bronze, silver and gold continuously.
+        """
         self.layout.ensure()
         progress("Checking Java")
         kafka_broker.java_executable()  # fail before starting anything, not halfway
@@ -58,11 +76,29 @@ class LocalCloud:
         self.start_aws_endpoint()
         progress("Starting the Kafka broker (KRaft)")
         self.start_kafka(classpath)
-        progress("Waiting for both to answer")
-        self._wait_healthy(AWS_ENDPOINT)
-        self._wait_healthy(KAFKA)
+        progress("Starting the exchange simulator (Binance and Kraken look-alikes)")
+        self.start_exchange_simulator()
+        progress("Waiting for every component to answer")
+        for component in COMPONENTS:
+            self._wait_healthy(component)
         progress("Provisioning buckets, Glue database, schema registry and topics")
         self.provision()
+        if pipeline:
+            progress("Starting the feed handlers and the Spark pipeline")
+            self.start_pipeline()
+
+    def start_pipeline(self) -> None:
+        """The feed handlers and the continuous Spark pipeline, as processes of this cloud."""
+        environment = self.layout.client_environment()
+        commands = {
+            FEED_BINANCE: [sys.executable, "-m", "k2.cli", "feed", "--exchange", "binance"],
+            FEED_KRAKEN: [sys.executable, "-m", "k2.cli", "feed", "--exchange", "kraken"],
+            PIPELINE: [sys.executable, "-m", "k2.jobs.pipeline"],
+        }
+        for component, command in commands.items():
+            process = self.process(component)
+            if not process.is_running():
+                process.start(command, env=environment)
 
     def start_aws_endpoint(self) -> None:
         process = self.process(AWS_ENDPOINT)
@@ -89,6 +125,29 @@ class LocalCloud:
         config = kafka_broker.write_config(self.layout)
         kafka_broker.format_storage_once(self.layout, java, classpath, config)
         process.start(kafka_broker.broker_command(self.layout, java, classpath, config))
+
+    def start_exchange_simulator(self) -> None:
+        process = self.process(EXCHANGE_SIMULATOR)
+        if process.is_running():
+            return
+        settings = self.layout.settings
+        ensure_port_free(settings.binance_sim_port, "simulated Binance")
+        ensure_port_free(settings.kraken_sim_port, "simulated Kraken")
+        ensure_port_free(settings.simulator_control_port, "exchange simulator control")
+        process.start(
+            [
+                sys.executable,
+                "-m",
+                "k2.local.exchange_simulator",
+                f"--binance-port={settings.binance_sim_port}",
+                f"--kraken-port={settings.kraken_sim_port}",
+                f"--control-port={settings.simulator_control_port}",
+                f"--rate={settings.simulator_rate}",
+                f"--seed={settings.simulator_seed}",
+                f"--ground-truth={self.layout.simulator_ground_truth}",
+                "--log-level=WARNING",
+            ]
+        )
 
     def _wait_healthy(self, component: str) -> None:
         process = self.process(component)
@@ -121,7 +180,8 @@ class LocalCloud:
 
     def status(self) -> list[ComponentStatus]:
         statuses = []
-        for component in COMPONENTS:
+        started = [c for c in PIPELINE_COMPONENTS if self.process(c).pid() is not None]
+        for component in (*COMPONENTS, *started):
             pid = self.process(component).pid()
             if pid is None:
                 statuses.append(ComponentStatus(component, None, False, "not running"))
@@ -131,13 +191,20 @@ class LocalCloud:
         return statuses
 
     def _probe(self, component: str) -> tuple[bool, str]:
+        if component in PIPELINE_COMPONENTS:
+            process = self.process(component)
+            if process.is_running():
+                return True, f"running; log {process.log_file}"
+            return False, f"exited; last log lines:\n{process.last_log_lines()}"
         port = self.port(component)
         if not port_is_listening(port):
             return False, f"nothing listening on 127.0.0.1:{port}"
         try:
             if component == AWS_ENDPOINT:
                 return True, self._probe_aws()
-            return True, self._probe_kafka()
+            if component == KAFKA:
+                return True, self._probe_kafka()
+            return True, self._probe_simulator()
         except Exception as error:  # a probe reports any failure as unhealthy, with its cause
             return False, f"{type(error).__name__}: {error}".splitlines()[0]
 
@@ -156,12 +223,22 @@ class LocalCloud:
             admin.close()
         return f"{bootstrap}, {len(topics)} topics"
 
+    def _probe_simulator(self) -> str:
+        url = f"{self.layout.simulator_control_url}/control/stats"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http
+            stats = json.load(response)
+        ports, trades = stats["ports"], stats["trades"]
+        return (
+            f"binance :{ports['binance']}, kraken :{ports['kraken']}, "
+            f"{trades['binance'] + trades['kraken']} trades made"
+        )
+
     # --- down ---------------------------------------------------------------------------------
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:
         """Stop every component this state dir started; returns the ones that were running."""
         stopped = []
-        for component in reversed(COMPONENTS):
+        for component in reversed((*COMPONENTS, *PIPELINE_COMPONENTS)):
             progress(f"Stopping the {component}")
             if self.process(component).stop():
                 stopped.append(component)
@@ -171,8 +248,9 @@ class LocalCloud:
         """Stop and start one component (tests use it to prove state survives a broker restart)."""
         self.process(component).stop()
         wait_until(lambda: not port_is_listening(self.port(component)), 30.0)
-        if component == KAFKA:
-            self.start_kafka()
-        else:
-            self.start_aws_endpoint()
+        {
+            AWS_ENDPOINT: self.start_aws_endpoint,
+            KAFKA: self.start_kafka,
+            EXCHANGE_SIMULATOR: self.start_exchange_simulator,
+        }[component]()
         self._wait_healthy(component)

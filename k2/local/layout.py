@@ -32,6 +32,11 @@ class LocalCloudSettings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
+    binance_sim_port: int = 8765
+    kraken_sim_port: int = 8766
+    simulator_control_port: int = 8767
+    simulator_rate: float = Field(20.0, gt=0, description="Trades per second per exchange.")
+    simulator_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,26 @@ class LocalCloudLayout:
     def jars_cache(self) -> Path:
         return self.settings.cache_dir.expanduser().resolve() / "jars"
 
+    @property
+    def simulator_ground_truth(self) -> Path:
+        """Every trade the simulated exchanges made since the simulator last started."""
+        return self.root / "simulator" / "ground-truth.jsonl"
+
+    @property
+    def simulator_control_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.simulator_control_port}"
+
+    def feed_environment(self) -> dict[str, str]:
+        """``K2_FEED_*`` variables that point both feed handlers at the exchange simulator."""
+        binance = f"127.0.0.1:{self.settings.binance_sim_port}"
+        kraken = f"127.0.0.1:{self.settings.kraken_sim_port}"
+        return {
+            "K2_FEED_BINANCE_WS_URL": f"ws://{binance}",
+            "K2_FEED_BINANCE_REST_URL": f"http://{binance}",
+            "K2_FEED_KRAKEN_WS_URL": f"ws://{kraken}/v2",
+            "K2_FEED_KRAKEN_REST_URL": f"http://{kraken}",
+        }
+
     def pid_file(self, component: str) -> Path:
         return self.run / f"{component}.pid"
 
@@ -69,7 +94,8 @@ class LocalCloudLayout:
         return self.logs / f"{component}.log"
 
     def ensure(self) -> None:
-        for folder in (self.logs, self.run, self.kafka_dir, self.jars_cache):
+        folders = (self.logs, self.run, self.kafka_dir, self.jars_cache)
+        for folder in (*folders, self.simulator_ground_truth.parent):
             folder.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -110,6 +136,7 @@ class LocalCloudLayout:
             "K2_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "K2_STATE_DIR": str(self.root),
             "K2_SPARK_JARS": settings.spark_jars,
+            **self.feed_environment(),
         }
 
     def aws_client(self, service: str) -> Any:

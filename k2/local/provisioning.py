@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, KafkaAdminClient
 
 from k2.domain.markets import TopicSpec, platform_topics
 from k2.settings import K2Settings
@@ -64,6 +64,11 @@ def create_topics(settings: K2Settings, topics: list[TopicSpec] | None = None) -
         }
         if missing:
             admin.create_topics(missing, wait_for_metadata=True)
+        present = [topic for topic in topics if topic.name in existing]
+        if present:  # an older cloud's topics take up settings added since
+            admin.alter_configs(
+                [ConfigResource("TOPIC", topic.name, configs=topic.config) for topic in present]
+            )
     finally:
         admin.close()
     return [topic.name for topic in topics]

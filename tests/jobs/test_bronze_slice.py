@@ -1,4 +1,4 @@
-"""The foundation slice: generator → Kafka → Spark bronze job → Iceberg → pyiceberg → DuckDB."""
+"""The bronze slice: Kafka → Spark bronze job → Iceberg → pyiceberg → DuckDB."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from uuid import UUID
 import pytest
 
 from k2.aws import aws_client
-from k2.domain.markets import DataType, Exchange
+from k2.domain.markets import DataType, Exchange, raw_topic
 from k2.feeds.glue_schema_registry import GlueSchemaRegistry
+from k2.feeds.topic_reader import end_offsets, tail_offsets
 from k2.lake.catalog import glue_catalog
 from k2.lake.tables import bronze_table
 from k2.local.binance_trade_generator import binance_trades, publish_binance_trades
@@ -55,21 +56,28 @@ def test_bronze_holds_exactly_the_published_records_and_a_rerun_adds_nothing(
 
     generated = binance_trades(RECORDS, seed=7)
     published = publish_binance_trades(k2_settings, generated)
+    # Other tests of the session (the feed handlers) write to the same topic: bronze must hold
+    # every record the topic holds, ours among them.
+    topic = [raw_topic(DataType.TRADES, Exchange.BINANCE)]
+    first = tail_offsets(k2_settings, topic, 2**62)
+    end = end_offsets(k2_settings, topic)
+    in_topic = sorted((tp.partition, o) for tp in end for o in range(first[tp], end[tp]))
 
     bronze_entry_point.main(["--exchange", "binance", "--data-type", "trades", "--JOB_NAME", "t"])
     first_run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     rows = _bronze_rows(k2_settings)
 
-    assert first_run["rows_appended"] == RECORDS
-    assert [(p, o) for p, o, _, _ in rows] == sorted((r.partition, r.offset) for r in published)
+    assert first_run["rows_appended"] == len(in_topic) >= RECORDS
+    assert [(p, o) for p, o, _, _ in rows] == in_topic
 
-    # Every value decodes, with the schema version named in bronze, to the record generated.
+    # Every value decodes with the schema version named in bronze; ours, to the record generated.
     registry = GlueSchemaRegistry(aws_client("glue", k2_settings), k2_settings.schema_registry_name)
     by_coordinates = {(r.partition, r.offset): g for r, g in zip(published, generated, strict=True)}
     for partition, offset, value, version in rows:
         version_id, record = registry.deserialize(value)
         assert UUID(version or "") == version_id
-        assert record == _as_decoded(by_coordinates[(partition, offset)])
+        if (partition, offset) in by_coordinates:
+            assert record == _as_decoded(by_coordinates[(partition, offset)])
 
     bronze_entry_point.main(["--exchange", "binance"])
     second_run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from pyiceberg.transforms import DayTransform
+from pyiceberg.table.sorting import NullOrder, SortDirection
+from pyiceberg.transforms import (
+    BucketTransform,
+    DayTransform,
+    HourTransform,
+    IdentityTransform,
+    MonthTransform,
+    Transform,
+    TruncateTransform,
+    YearTransform,
+)
 from pyiceberg.types import DecimalType, LongType, StringType, TimestamptzType
 
-from k2.lake.table_definition import Column, Partition, TableDefinition
+from k2.lake.table_definition import Column, Partition, SortKey, TableDefinition
 from k2.lake.tables import all_tables
 
 pytestmark = pytest.mark.unit
@@ -60,3 +70,74 @@ def test_table_names_are_unique() -> None:
     names = [table.name for table in all_tables()]
     assert len(names) == len(set(names))
     assert "bronze_binance_trades" in names
+
+
+@pytest.mark.parametrize(
+    ("transform", "name", "spark"),
+    [
+        (IdentityTransform(), "symbol", "`symbol`"),
+        (BucketTransform(16), "symbol_bucket", "bucket(16, `symbol`)"),
+        (TruncateTransform(4), "symbol_trunc", "truncate(4, `symbol`)"),
+        (YearTransform(), "symbol_year", "years(`symbol`)"),
+        (MonthTransform(), "symbol_month", "months(`symbol`)"),
+        (DayTransform(), "symbol_day", "days(`symbol`)"),
+        (HourTransform(), "symbol_hour", "hours(`symbol`)"),
+    ],
+)
+def test_partition_names_and_spark_transforms_match_iceberg_defaults(
+    transform: Transform[object, object], name: str, spark: str
+) -> None:
+    """Names as Iceberg (Java) names them when Spark DDL gives none, so both paths agree."""
+    partition = Partition("symbol", transform)
+    assert partition.name == name
+    table = TableDefinition("t", EXAMPLE.columns, partitions=(partition,))
+    assert f"PARTITIONED BY ({spark})" in table.spark_ddl("db")
+
+
+SORTED = TableDefinition(
+    name="sorted",
+    columns=EXAMPLE.columns,
+    sort_order=(SortKey("symbol"), SortKey("ts", descending=True)),
+    identifier_fields=("symbol", "ts"),
+    doc="sorted",
+)
+
+
+def test_sort_order_and_identifier_fields_for_pyiceberg_and_spark() -> None:
+    order = SORTED.iceberg_sort_order()
+    assert [(f.source_id, f.direction, f.null_order) for f in order.fields] == [
+        (1, SortDirection.ASC, NullOrder.NULLS_FIRST),
+        (4, SortDirection.DESC, NullOrder.NULLS_LAST),
+    ]
+    assert SORTED.iceberg_schema().identifier_field_ids == [1, 4]
+    assert SORTED.spark_statements("db") == [
+        SORTED.spark_ddl("db"),
+        "ALTER TABLE glue_catalog.db.sorted WRITE ORDERED BY "
+        "`symbol` ASC NULLS FIRST, `ts` DESC NULLS LAST",
+        "ALTER TABLE glue_catalog.db.sorted SET IDENTIFIER FIELDS `symbol`, `ts`",
+    ]
+    assert EXAMPLE.spark_statements("db") == [EXAMPLE.spark_ddl("db")]
+    assert EXAMPLE.iceberg_sort_order().is_unsorted
+
+
+def test_iceberg_properties_carry_the_doc_as_comment() -> None:
+    assert EXAMPLE.iceberg_properties() == {**EXAMPLE.all_properties, "comment": "an example"}
+    assert "COMMENT 'an example'" in EXAMPLE.spark_ddl("db")
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"partitions": (Partition("nope", DayTransform()),)}, "no such column"),
+        ({"sort_order": (SortKey("nope"),)}, "no such column"),
+        ({"identifier_fields": ("trade_id",)}, "identifier fields must be required"),
+        ({"columns": (*EXAMPLE.columns, EXAMPLE.columns[0])}, "duplicate column"),
+        ({"columns": (Column("x", LongType(), True, " "),)}, "without a doc"),
+    ],
+)
+def test_a_definition_that_contradicts_itself_is_refused(
+    changes: dict[str, object], error: str
+) -> None:
+    fields: dict[str, object] = {"name": "bad", "columns": EXAMPLE.columns, **changes}
+    with pytest.raises(ValueError, match=error):
+        TableDefinition(**fields)  # type: ignore[arg-type]

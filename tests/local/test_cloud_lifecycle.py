@@ -19,25 +19,25 @@ from k2.local.processes import port_is_listening
 
 pytestmark = pytest.mark.integration
 
-PORTS = {"aws_port": 24566, "kafka_port": 29092, "kafka_controller_port": 29093}
+PORTS = {
+    "aws_port": 24566,
+    "kafka_port": 29092,
+    "kafka_controller_port": 29093,
+    "binance_sim_port": 28765,
+    "kraken_sim_port": 28766,
+    "simulator_control_port": 28767,
+}
 
 
 def _settings(state_dir: Path) -> LocalCloudSettings:
-    return LocalCloudSettings(
-        state_dir=state_dir,
-        aws_port=PORTS["aws_port"],
-        kafka_port=PORTS["kafka_port"],
-        kafka_controller_port=PORTS["kafka_controller_port"],
-    )
+    return LocalCloudSettings.model_validate({"state_dir": state_dir, **PORTS})
 
 
 def _cli_env(state_dir: Path, **overrides: str) -> dict[str, str]:
     env = {
         **os.environ,
         "K2_LOCAL_STATE_DIR": str(state_dir),
-        "K2_LOCAL_AWS_PORT": str(PORTS["aws_port"]),
-        "K2_LOCAL_KAFKA_PORT": str(PORTS["kafka_port"]),
-        "K2_LOCAL_KAFKA_CONTROLLER_PORT": str(PORTS["kafka_controller_port"]),
+        **{f"K2_LOCAL_{name.upper()}": str(port) for name, port in PORTS.items()},
     }
     return {**env, **overrides}
 

@@ -1,16 +1,20 @@
 """Seeded synthetic markets: a random walk in ticks, realistic sizes, multi-fill taker orders.
 
 Every draw comes from a generator seeded with (seed, exchange, symbol), so the sequence of
-trades (ids, prices, quantities, sides) is the same on every run with the same seed; only the
-timestamps follow the wall clock. Trade ids are contiguous per symbol (Binance ``t``, Kraken
-``trade_id``) and trade times strictly increase per symbol, so a time cursor (Kraken REST
-``since``) never splits two trades that share a timestamp.
+trades (prices, quantities, sides, id increments) is the same on every run with the same seed.
+Timestamps follow the wall clock, and so does where the ids start: a seeded base plus the start
+time in milliseconds, so a restarted simulator never re-issues ids an earlier run already used
+(as long as that run averaged under 1,000 trades/s), just as a real exchange never does; a feed
+handler that resumes from Kafka relies on that. Trade ids are contiguous per symbol (Binance
+``t``, Kraken ``trade_id``) and trade times strictly increase per symbol, so a time cursor
+(Kraken REST ``since``) never splits two trades that share a timestamp.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
@@ -74,9 +78,10 @@ class SymbolMarket:
         self._tick = spec.tick_size
         self._bid_ticks = int(spec.start_price / spec.tick_size)
         self._spread = 1
-        # Real ids are large numbers well past zero; start somewhere plausible, per seed.
+        # Real ids are large numbers well past zero; start somewhere plausible, per seed, and
+        # above anything an earlier run issued.
         low, high = (10**9, 5 * 10**9) if exchange is Exchange.BINANCE else (10**6, 10**8)
-        self._next_id = self._rng.randrange(low, high)
+        self._next_id = self._rng.randrange(low, high) + time.time_ns() // 1_000_000
         self._update_id = self._rng.randrange(10**10, 6 * 10**10)
         self._last_time_us = 0
         # How far the mid moves per event: about 0.2 basis points of the price.

@@ -116,6 +116,13 @@ class ExchangeSimulator:
             self._control = None
         self.ground_truth.close()
 
+    def pause_markets(self) -> None:
+        """Stop making trades and quotes; sockets, heartbeats and REST stay up. Lets a test end
+        with nothing in flight, so whatever a client holds can be compared with the ground truth
+        in full."""
+        for task in self._tasks:
+            task.cancel()
+
     # -- faults -------------------------------------------------------------------------------
 
     def inject(self, request: FaultRequest) -> None:

@@ -1,0 +1,22 @@
+"""Glue / EMR Serverless entry point: every exchange's silver → gold (MERGE) for one data type."""
+
+from __future__ import annotations
+
+import json
+
+from k2.jobs.gold import run_gold
+from k2.jobs.job_arguments import job_parser, parse_job_arguments
+from k2.jobs.spark_session import build_spark_session
+from k2.settings import K2Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_job_arguments(job_parser(__doc__ or "", per_exchange=False), argv)
+    settings = K2Settings()
+    spark = build_spark_session(f"k2-gold-{args.data_type}", settings)
+    result = run_gold(spark, settings, args.data_type, args.trigger)
+    print(json.dumps(result.__dict__))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Glue / EMR Serverless entry point: bronze → silver (+ silver_dlq) for one exchange and data
+type."""
+
+from __future__ import annotations
+
+import json
+
+from k2.jobs.job_arguments import job_parser, parse_job_arguments
+from k2.jobs.silver import run_silver
+from k2.jobs.spark_session import build_spark_session
+from k2.settings import K2Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_job_arguments(job_parser(__doc__ or "", per_exchange=True), argv)
+    settings = K2Settings()
+    spark = build_spark_session(f"k2-silver-{args.exchange}-{args.data_type}", settings)
+    result = run_silver(spark, settings, args.exchange, args.data_type, args.trigger)
+    print(json.dumps(result.__dict__))
+
+
+if __name__ == "__main__":
+    main()
