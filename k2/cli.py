@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -138,6 +138,59 @@ def _print_lake_changes(changes: list[TableChange], database: str, dry_run: bool
             change.table.removeprefix(f"{database}."),
             f"[{style}]{change.outcome.value}[/]",
             "\n".join(change.changes),
+        )
+    console.print(table)
+
+
+@app.command("replay")
+def replay_command(
+    since: str = typer.Option(
+        ...,
+        "--from",
+        help="'earliest', or an ISO-8601 time with zone: bronze rows from that Kafka timestamp.",
+    ),
+    exchange: Annotated[
+        list[str] | None, typer.Option(help="binance and/or kraken (default: both).")
+    ] = None,
+    data_type: Annotated[
+        list[str] | None, typer.Option(help="trades and/or quotes (default: both).")
+    ] = None,
+) -> None:
+    """Rebuild silver, silver_dlq and gold from bronze (the compliance re-run).
+
+    Inserts only rows the tables lack, so replaying what was processed changes nothing and
+    replaying after a loss restores exactly what was there.
+    """
+    from datetime import datetime
+
+    from rich.progress import Progress
+
+    from k2.domain.markets import DataType, Exchange
+    from k2.jobs.replay import replay
+    from k2.jobs.spark_session import build_spark_session
+    from k2.settings import K2Settings
+
+    try:
+        start = None if since == "earliest" else datetime.fromisoformat(since)
+        if start is not None and start.tzinfo is None:
+            raise ValueError("the time needs a zone, e.g. 2026-11-26T08:00:00+00:00")
+        exchanges = tuple(Exchange(e) for e in exchange or ()) or tuple(Exchange)
+        data_types = tuple(DataType(d) for d in data_type or ()) or tuple(DataType)
+    except ValueError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(code=2) from None
+    settings = K2Settings()
+    with Progress(console=console, transient=True) as progress:
+        progress.add_task("Replaying bronze into silver and gold", total=None)
+        spark = build_spark_session("k2-replay", settings)
+        results = replay(spark, settings, start, exchanges, data_types)
+    table = Table("bronze table", "bronze rows", "silver rows", "DLQ rows", title="replayed")
+    for result in results:
+        table.add_row(
+            result.source_table,
+            str(result.bronze_rows),
+            str(result.silver_rows),
+            str(result.dlq_rows),
         )
     console.print(table)
 

@@ -17,6 +17,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from k2.domain.markets import DataType, Exchange
 from k2.jobs.bronze import Trigger, with_trigger
+from k2.jobs.insert_missing import insert_missing
 from k2.lake.table_definition import TableDefinition
 from k2.lake.tables import GOLD_UPDATED_AT, gold_quotes_table, gold_trades_table, silver_table
 from k2.settings import K2Settings
@@ -33,10 +34,10 @@ def gold_table(data_type: DataType) -> TableDefinition:
     return gold_trades_table() if data_type is DataType.TRADES else gold_quotes_table()
 
 
-def merge_condition(table: TableDefinition) -> str:
-    """Match on the table's identifier fields; the symbol also prunes gold's partitions."""
-    keys = dict.fromkeys(("symbol", *table.identifier_fields))
-    return " AND ".join(f"t.`{key}` = s.`{key}`" for key in keys)
+def merge_keys(table: TableDefinition) -> list[str]:
+    """The table's identifier fields, led by the symbol, gold's partition column, so Iceberg
+    prunes the files the MERGE reads."""
+    return list(dict.fromkeys(("symbol", *table.identifier_fields)))
 
 
 def gold_rows(silver: DataFrame, table: TableDefinition) -> DataFrame:
@@ -51,12 +52,11 @@ def gold_rows(silver: DataFrame, table: TableDefinition) -> DataFrame:
 
 def merge_into_gold(batch: DataFrame, table: TableDefinition, database: str) -> None:
     """Insert the batch's records gold does not hold yet; idempotent, so re-runs are harmless."""
-    spark = batch.sparkSession
-    view = f"gold_source_{table.name}"
-    gold_rows(batch, table).createOrReplaceTempView(view)
-    spark.sql(
-        f"MERGE INTO {table.spark_identifier(database)} t USING {view} s "
-        f"ON {merge_condition(table)} WHEN NOT MATCHED THEN INSERT *"
+    insert_missing(
+        gold_rows(batch, table),
+        table.spark_identifier(database),
+        merge_keys(table),
+        view=f"gold_source_{table.name}",
     )
 
 
