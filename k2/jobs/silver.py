@@ -139,6 +139,23 @@ def _decoder(
     return decode
 
 
+def _output(
+    bronze: DataFrame,
+    settings: K2Settings,
+    exchange: Exchange,
+    data_type: DataType,
+    policy: ValidationPolicy,
+    keep_silver: bool,
+) -> DataFrame:
+    """One side of the split: the decode step's rows for silver, or for the DLQ, stamped."""
+    table = silver_table(exchange, data_type) if keep_silver else silver_dlq_table()
+    stamped = SILVER_INGESTED_AT if keep_silver else DETECTED_AT
+    columns = _columns_without(table, stamped)
+    return bronze.mapInArrow(
+        _decoder(settings, exchange, data_type, keep_silver, policy), _spark_schema(columns)
+    ).withColumn(stamped, F.current_timestamp())
+
+
 def silver_rows(
     bronze: DataFrame,
     settings: K2Settings,
@@ -147,10 +164,7 @@ def silver_rows(
     policy: ValidationPolicy = DEFAULT_POLICY,
 ) -> DataFrame:
     """Bronze rows → the silver table's rows (valid records only)."""
-    columns = _columns_without(silver_table(exchange, data_type), SILVER_INGESTED_AT)
-    return bronze.mapInArrow(
-        _decoder(settings, exchange, data_type, True, policy), _spark_schema(columns)
-    ).withColumn(SILVER_INGESTED_AT, F.current_timestamp())
+    return _output(bronze, settings, exchange, data_type, policy, keep_silver=True)
 
 
 def dead_letter_rows(
@@ -161,10 +175,7 @@ def dead_letter_rows(
     policy: ValidationPolicy = DEFAULT_POLICY,
 ) -> DataFrame:
     """Bronze rows → ``silver_dlq`` rows (refused records only)."""
-    columns = _columns_without(silver_dlq_table(), DETECTED_AT)
-    return bronze.mapInArrow(
-        _decoder(settings, exchange, data_type, False, policy), _spark_schema(columns)
-    ).withColumn(DETECTED_AT, F.current_timestamp())
+    return _output(bronze, settings, exchange, data_type, policy, keep_silver=False)
 
 
 def start_silver(

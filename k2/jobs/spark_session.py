@@ -27,6 +27,10 @@ def catalog_config(settings: K2Settings) -> dict[str, str]:
         f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
         f"{prefix}.warehouse": settings.warehouse,
         f"{prefix}.client.region": settings.region,
+        # No cached table metadata: one application runs a layer's writer and the next layer's
+        # reader (the local pipeline, tests, replays), and a cached table can hide the
+        # snapshot just committed from an availableNow run that starts right after.
+        f"{prefix}.cache-enabled": "false",
         "spark.sql.session.timeZone": "UTC",
         # Sources such as Kafka declare every column nullable even where it never is; let the
         # table's required columns accept them (a real null still fails the write).

@@ -53,6 +53,11 @@ BASE_PROPERTIES = {
     # which time travel uses, are expired by table maintenance, not by this.)
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "100",
+    # What snapshot expiry keeps (k2/lake/maintenance_policy.py reads these too), so that even a
+    # hand-run expire_snapshots never strands a streaming reader's checkpoint: 3 days, and the
+    # newest 100 whatever their age.
+    "history.expire.max-snapshot-age-ms": str(3 * 24 * 3600 * 1000),
+    "history.expire.min-snapshots-to-keep": "100",
 }
 
 # Tables written by MERGE (gold): write delete files instead of rewriting data files, so a MERGE

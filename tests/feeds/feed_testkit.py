@@ -46,3 +46,25 @@ async def run_handlers(handlers: Handlers, script: Awaitable[None]) -> dict[Exch
         for handler in handlers.values():
             handler.publisher.close()
     return counters
+
+
+async def drain_markets(sim: ExchangeSimulator, handlers: Handlers, timeout: float = 60.0) -> None:
+    """Stop the markets, then wait until every handler has published every trade they made.
+
+    A busy machine can leave seconds of frames in flight (simulator send queues, sockets, the
+    handlers' queues); waiting on the trade ids instead of a fixed sleep keeps the comparison
+    with the ground truth exact. On timeout it returns, and the comparison shows what is missing.
+    """
+    sim.pause_markets()
+    last_made = sim.stats()["next_trade_id"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if all(
+            (watermark := handlers[exchange].sequences[symbol].watermark) is not None
+            and watermark >= next_id - 1
+            for exchange in handlers
+            for symbol, next_id in last_made[exchange.value].items()
+        ):
+            return
+        await asyncio.sleep(0.1)

@@ -33,7 +33,7 @@ from k2.local.exchange_simulator import (
 from k2.local.exchange_simulator.faults import MalformedKind
 from k2.local.feed_reconciliation import ground_truth_trade, published_trade
 from k2.settings import K2Settings
-from tests.feeds.feed_testkit import run_handlers, simulator_handlers
+from tests.feeds.feed_testkit import drain_markets, run_handlers, simulator_handlers
 
 pytestmark = pytest.mark.integration
 
@@ -95,9 +95,7 @@ async def _run_feeds(
             if mid_run is not None:
                 await mid_run()
             sim.clear_faults()
-            await asyncio.sleep(3.0)  # every gap found so far is filled...
-            sim.pause_markets()
-            await asyncio.sleep(1.5)  # ...and what was in flight has arrived
+            await drain_markets(sim, handlers)
 
         counters = await run_handlers(handlers, faults())
     return FeedRun(
