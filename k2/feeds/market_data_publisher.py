@@ -22,17 +22,19 @@ from kafka import KafkaProducer
 from k2.domain.markets import DataType, Exchange, dlq_topic, raw_topic
 from k2.feeds.avro_records import RawRecord, avro_record, schema_name
 from k2.feeds.avro_schemas import schema_definition
+from k2.feeds.binance import BinanceRawQuote, BinanceRawTrade
 from k2.feeds.exchange_feed import Clock
 from k2.feeds.glue_schema_registry import GlueSchemaRegistry
+from k2.feeds.kraken import KrakenRawQuote, KrakenRawTrade
 from k2.feeds.websocket_session import now_us
 
 log = logging.getLogger(__name__)
 
-RAW_SCHEMAS = {
-    (Exchange.BINANCE, DataType.TRADES): "binance_raw_trade",
-    (Exchange.BINANCE, DataType.QUOTES): "binance_raw_quote",
-    (Exchange.KRAKEN, DataType.TRADES): "kraken_raw_trade",
-    (Exchange.KRAKEN, DataType.QUOTES): "kraken_raw_quote",
+RAW_SCHEMAS = {  # the schema names the raw record types declare
+    (Exchange.BINANCE, DataType.TRADES): BinanceRawTrade.AVRO_SCHEMA,
+    (Exchange.BINANCE, DataType.QUOTES): BinanceRawQuote.AVRO_SCHEMA,
+    (Exchange.KRAKEN, DataType.TRADES): KrakenRawTrade.AVRO_SCHEMA,
+    (Exchange.KRAKEN, DataType.QUOTES): KrakenRawQuote.AVRO_SCHEMA,
 }
 
 DLQ_KIND_HEADER = "k2-kind"

@@ -81,10 +81,10 @@ def _arrow_batch(rows: list[dict[str, Any]], columns: tuple[Column, ...]) -> pa.
     )
 
 
-def registry_lookup(
-    registry_name: str, endpoint_url: str | None, region: str
-) -> Callable[[UUID], Any]:
-    """A schema lookup for Python workers: one Glue client per worker, each version fetched once."""
+def registry_lookup(endpoint_url: str | None, region: str) -> Callable[[UUID], Any]:
+    """A schema lookup for Python workers: one Glue client per worker, each version fetched once.
+
+    Version ids are unique across registries, so the lookup needs no registry name."""
     import boto3
 
     from k2.feeds.avro_schemas import parse_schema
@@ -107,7 +107,6 @@ def registry_lookup(
             raise UnknownSchemaVersionError(str(version_id))
         return schema
 
-    del registry_name  # version ids are unique across registries
     return lookup
 
 
@@ -121,14 +120,10 @@ def _decoder(
     """The ``mapInArrow`` function: bronze batches in, silver (or DLQ) batches out."""
     silver_columns = _columns_without(silver_table(exchange, data_type), SILVER_INGESTED_AT)
     dlq_columns = _columns_without(silver_dlq_table(), DETECTED_AT)
-    registry_name, endpoint, region = (
-        settings.schema_registry_name,
-        settings.aws_endpoint_url,
-        settings.region,
-    )
+    endpoint, region = settings.aws_endpoint_url, settings.region  # plain values: pickled
 
     def decode(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        lookup = registry_lookup(registry_name, endpoint, region)
+        lookup = registry_lookup(endpoint, region)
         for batch in batches:
             silver, dlq = split_bronze_rows(batch.to_pylist(), exchange, data_type, lookup, policy)
             if keep_silver:
