@@ -322,14 +322,12 @@ def test_a_producer_without_a_broker_fails_the_caller_and_records_no_delivery(
     )
     publisher = MarketDataPublisher(producer, registry_for(k2_settings), Exchange.BINANCE)
     try:
-        began = time.monotonic()
         with pytest.raises(KafkaTimeoutError):
             publisher.prepare()
         with pytest.raises(KafkaTimeoutError):
             publisher.publish_dead_letter(
                 b"frame", kind="malformed_frame", reason="x", received_at_us=1, connection=1
             )
-        assert time.monotonic() - began < 10
 
         publisher.raise_for_failures()  # the failures were raised, not recorded
         assert publisher.stats.sent == {}
