@@ -9,11 +9,9 @@ the reason its rule gives. Re-running the jobs, and re-merging silver into gold,
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -26,9 +24,7 @@ from k2.feeds.kafka_producer import build_producer
 from k2.feeds.kraken import KrakenRawQuote
 from k2.feeds.market_data_publisher import MarketDataPublisher
 from k2.feeds.topic_reader import end_offsets
-from k2.jobs.bronze import run_bronze
-from k2.jobs.gold import gold_table, merge_into_gold, run_gold
-from k2.jobs.silver import run_silver
+from k2.jobs.gold import gold_table, merge_into_gold
 from k2.lake.tables import silver_table
 from k2.local.exchange_simulator import (
     ExchangeSimulator,
@@ -36,9 +32,9 @@ from k2.local.exchange_simulator import (
     FaultRequest,
     SimulatorConfig,
 )
-from k2.local.feed_reconciliation import ComparableTrade, ground_truth_trade
 from k2.settings import K2Settings
 from tests.feeds.feed_testkit import run_handlers, simulator_handlers
+from tests.jobs.medallion_testkit import as_comparable, gold_trades, made_trades, run_jobs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -143,33 +139,6 @@ def _publish_bad_records(settings: K2Settings) -> dict[tuple[str, int, int], tup
     return expected
 
 
-def _run_jobs(spark: SparkSession, settings: K2Settings) -> None:
-    for exchange in Exchange:
-        for data_type in DataType:
-            run_bronze(spark, settings, exchange, data_type)
-            run_silver(spark, settings, exchange, data_type)
-    for data_type in DataType:
-        run_gold(spark, settings, data_type)
-
-
-def _gold_trades(spark: SparkSession, settings: K2Settings) -> list[dict[str, Any]]:
-    table = gold_table(DataType.TRADES).spark_identifier(settings.glue_database)
-    rows = spark.table(table).selectExpr("*", "unix_micros(timestamp) AS timestamp_us").collect()
-    return [row.asDict() for row in rows]
-
-
-def _as_comparable(row: dict[str, Any]) -> ComparableTrade:
-    return ComparableTrade(
-        Exchange(row["exchange"]),
-        row["exchange_symbol"],
-        row["trade_id"],
-        Decimal(row["price"]).normalize(),
-        Decimal(row["quantity"]).normalize(),
-        row["timestamp_us"],
-        row["side"].lower(),
-    )
-
-
 def test_gold_holds_exactly_the_trades_the_markets_made(
     spark: SparkSession, k2_settings: K2Settings, tmp_path: Path
 ) -> None:
@@ -178,28 +147,15 @@ def test_gold_holds_exactly_the_trades_the_markets_made(
     start = end_offsets(k2_settings, topics)
     _feed_the_topics(k2_settings, ground_truth)
     bad = _publish_bad_records(k2_settings)
-    _run_jobs(spark, k2_settings)
+    run_jobs(spark, k2_settings)
 
-    made = [ground_truth_trade(json.loads(line)) for line in ground_truth.read_text().splitlines()]
-    gold = _gold_trades(spark, k2_settings)
+    made = made_trades(ground_truth)
+    gold = gold_trades(spark, k2_settings)
     keys = Counter((row["exchange"], row["symbol"], row["trade_id"]) for row in gold)
     assert max(keys.values()) == 1  # gold never holds a trade twice, whatever ran before
     made_keys = {(t.exchange, t.symbol, t.trade_id) for t in made}
-    ours = [_as_comparable(row) for row in gold]
-    ours = [t for t in ours if (t.exchange, t.symbol, t.trade_id) in made_keys]
-    normalised = [
-        ComparableTrade(
-            t.exchange,
-            t.symbol,
-            t.trade_id,
-            t.price.normalize(),
-            t.qty.normalize(),
-            t.time_us,
-            t.side,
-        )
-        for t in made
-    ]
-    assert sorted(ours, key=str) == sorted(normalised, key=str)
+    ours = [t for t in map(as_comparable, gold) if (t.exchange, t.symbol, t.trade_id) in made_keys]
+    assert sorted(ours, key=str) == sorted(made, key=str)
 
     dlq = spark.table(f"glue_catalog.{k2_settings.glue_database}.silver_dlq").collect()
     in_run = {
@@ -215,10 +171,10 @@ def test_gold_holds_exactly_the_trades_the_markets_made(
     assert in_run == bad
 
     # Running everything again, and merging all of silver into gold again, changes nothing.
-    _run_jobs(spark, k2_settings)
+    run_jobs(spark, k2_settings)
     for exchange in Exchange:
         silver = spark.table(
             silver_table(exchange, DataType.TRADES).spark_identifier(k2_settings.glue_database)
         )
         merge_into_gold(silver, gold_table(DataType.TRADES), k2_settings.glue_database)
-    assert sorted(map(str, _gold_trades(spark, k2_settings))) == sorted(map(str, gold))
+    assert sorted(map(str, gold_trades(spark, k2_settings))) == sorted(map(str, gold))
