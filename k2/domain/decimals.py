@@ -25,7 +25,7 @@ A value that does not fit raises :class:`DecimalOutOfRangeError`; it is never ro
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation
 
 from k2.domain.errors import DecimalOutOfRangeError, InvalidDecimalError
 
@@ -87,3 +87,16 @@ def exact_decimal(text: str) -> Decimal:
     """Parse decimal text and require it to fit ``decimal(38, 18)``: the one entry point for
     turning an exchange's number into a domain value."""
     return check_fits(parse_decimal(text))
+
+
+# Quantising to the stored scale only adds or drops zeros of a value check_fits accepted; the trap
+# on Inexact makes sure it never drops a digit that carries value.
+_STORED = Context(prec=PRECISION, traps=[InvalidOperation, Inexact])
+_STORED_QUANTUM = Decimal(1).scaleb(-SCALE)
+
+
+def stored_decimal(value: Decimal) -> Decimal:
+    """``value`` with exactly ``SCALE`` fractional digits, as ``decimal(38, 18)`` holds it:
+    Arrow refuses a Decimal of another scale (``1.5`` * ``2.0`` has scale 2, a product of two
+    stored values scale 36) rather than rescale it. Raises if the value does not fit."""
+    return check_fits(value).quantize(_STORED_QUANTUM, context=_STORED)

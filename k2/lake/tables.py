@@ -8,6 +8,8 @@ Layout choices (the reasons live next to each definition):
 * DLQ ``silver_dlq``: days(detected_at); append-only.
 * gold ``gold_crypto_{trades|quotes}``: days(time), identity(symbol); sorted; written by MERGE,
   so merge-on-read.
+* bars ``gold_ohlcv_{1m|5m|30m|1h|1d}``: time partitions sized to the timeframe; sorted; written
+  by MERGE (a window is replaced when it changes), so merge-on-read.
 
 The trade and quote columns are ``trade_v2`` / ``quote_v2`` (``schemas/*.avsc``,
 ``k2.domain.trade`` / ``k2.domain.quote``) column for column; ``tests/lake/test_tables.py`` checks
@@ -16,7 +18,15 @@ them against the Avro schemas so the two cannot drift.
 
 from __future__ import annotations
 
-from pyiceberg.transforms import DayTransform, IdentityTransform
+from typing import Any
+
+from pyiceberg.transforms import (
+    DayTransform,
+    IdentityTransform,
+    MonthTransform,
+    Transform,
+    YearTransform,
+)
 from pyiceberg.types import (
     BinaryType,
     DecimalType,
@@ -28,6 +38,7 @@ from pyiceberg.types import (
 
 from k2.domain.decimals import PRECISION, SCALE
 from k2.domain.markets import DataType, Exchange, raw_topic
+from k2.domain.ohlcv import Timeframe
 from k2.lake.table_definition import (
     MERGE_ON_READ_PROPERTIES,
     Column,
@@ -315,8 +326,70 @@ def gold_quotes_table() -> TableDefinition:
     )
 
 
+# --- OHLCV bars ------------------------------------------------------------------------------
+
+OHLCV_CREATED_AT = Column("created_at", TimestamptzType(), False, "When the bar was first written")
+OHLCV_UPDATED_AT = Column(
+    "updated_at",
+    TimestamptzType(),
+    False,
+    "When the bar was last replaced (a late trade, a backfill)",
+)
+OHLCV_COLUMNS = (
+    Column("exchange", StringType(), True, "Exchange name (binance, kraken)"),
+    Column("symbol", StringType(), True, "Normalised symbol (e.g. BTCUSDT)"),
+    Column(
+        "window_start", TimestamptzType(), True, "Window start, inclusive, aligned to the UTC epoch"
+    ),
+    Column("window_end", TimestamptzType(), True, "Window end, exclusive"),
+    Column("open", EXACT, True, "Price of the window's first trade by (timestamp, trade_id)"),
+    Column("high", EXACT, True, "Highest trade price in the window"),
+    Column("low", EXACT, True, "Lowest trade price in the window"),
+    Column("close", EXACT, True, "Price of the window's last trade by (timestamp, trade_id)"),
+    Column("volume", EXACT, True, "Sum of trade quantities, exact"),
+    Column("notional", EXACT, True, "Sum of price x quantity over the window's trades, exact"),
+    Column("vwap", EXACT, True, "notional / volume, rounded half up at 18 decimal places"),
+    Column("trade_count", LongType(), True, "Number of trades in the window"),
+    Column("first_trade_id", LongType(), True, "Exchange trade id of the window's first trade"),
+    Column("first_trade_time", TimestamptzType(), True, "Exchange time of the first trade"),
+    Column("last_trade_id", LongType(), True, "Exchange trade id of the window's last trade"),
+    Column("last_trade_time", TimestamptzType(), True, "Exchange time of the last trade"),
+    OHLCV_CREATED_AT,
+    OHLCV_UPDATED_AT,
+)
+
+# Partitions sized so each holds a useful amount of bars (one row per exchange, symbol and
+# window): a day of 1m bars is 1,440 rows a symbol, a year of 1d bars 365. The API's range reads
+# prune by time; within a partition the sort by symbol lets Parquet statistics skip the rest.
+# Retention deletes whole partitions where it can (1m at day granularity).
+_OHLCV_PARTITION: dict[Timeframe, Transform[Any, Any]] = {
+    Timeframe.ONE_MINUTE: DayTransform(),
+    Timeframe.FIVE_MINUTES: MonthTransform(),
+    Timeframe.THIRTY_MINUTES: MonthTransform(),
+    Timeframe.ONE_HOUR: YearTransform(),
+    Timeframe.ONE_DAY: YearTransform(),
+}
+
+
+def ohlcv_table(timeframe: Timeframe) -> TableDefinition:
+    """Bars of one timeframe (``k2.domain.ohlcv`` defines them); the OHLCV job MERGEs whole
+    windows in, replacing a window when a late trade changes it, so merge-on-read."""
+    return TableDefinition(
+        name=f"gold_ohlcv_{timeframe}",
+        columns=OHLCV_COLUMNS,
+        partitions=(Partition("window_start", _OHLCV_PARTITION[timeframe]),),
+        properties=dict(MERGE_ON_READ_PROPERTIES),
+        sort_order=(SortKey("symbol"), SortKey("exchange"), SortKey("window_start")),
+        identifier_fields=("exchange", "symbol", "window_start"),
+        doc=(
+            f"{timeframe} OHLCV bars per exchange and symbol, computed from gold_crypto_trades; "
+            "one row per (exchange, symbol, window_start)"
+        ),
+    )
+
+
 def all_tables() -> list[TableDefinition]:
-    """Every K2 table, in creation order: bronze, silver, the DLQ, gold."""
+    """Every K2 table, in creation order: bronze, silver, the DLQ, gold, the bars."""
     pairs = [(exchange, data_type) for exchange in Exchange for data_type in DataType]
     return [
         *(bronze_table(exchange, data_type) for exchange, data_type in pairs),
@@ -324,4 +397,5 @@ def all_tables() -> list[TableDefinition]:
         silver_dlq_table(),
         gold_trades_table(),
         gold_quotes_table(),
+        *(ohlcv_table(timeframe) for timeframe in Timeframe),
     ]

@@ -12,6 +12,7 @@ from k2.domain.decimals import (
     exact_decimal,
     is_decimal_text,
     parse_decimal,
+    stored_decimal,
 )
 from k2.domain.errors import DecimalOutOfRangeError, DomainError, InvalidDecimalError
 
@@ -110,3 +111,16 @@ def test_every_value_within_20_integer_and_18_fractional_digits_fits(
 def test_any_digit_past_the_scale_is_refused(digit: int, position: int) -> None:
     with pytest.raises(DecimalOutOfRangeError):
         check_fits(Decimal(f"1.{'0' * (position - 1)}{digit}"))
+
+
+def test_a_stored_decimal_has_the_stored_scale_and_the_same_value() -> None:
+    product = Decimal("12345.678900000000000000") * Decimal("1.500000000000000000")
+    stored = stored_decimal(product)
+    assert stored == product
+    assert stored.as_tuple().exponent == -SCALE
+    assert stored_decimal(Decimal("1E+5")).as_tuple().exponent == -SCALE
+
+
+def test_a_value_with_more_fractional_digits_than_stored_is_refused_not_rounded() -> None:
+    with pytest.raises(DecimalOutOfRangeError):
+        stored_decimal(Decimal("0.1234567890123456789"))

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from pyiceberg.types import LongType
 
+from k2.domain.ohlcv import Timeframe
 from k2.lake.maintenance_policy import (
     APPEND_STREAM_POLICY,
     MERGE_ON_READ_POLICY,
@@ -16,17 +17,18 @@ from k2.lake.maintenance_policy import (
     policy_for,
 )
 from k2.lake.table_definition import MERGE_ON_READ_PROPERTIES, Column, SortKey, TableDefinition
-from k2.lake.tables import all_tables, gold_quotes_table, gold_trades_table
+from k2.lake.tables import all_tables, gold_quotes_table, gold_trades_table, ohlcv_table
 
 pytestmark = pytest.mark.unit
 
 PLAIN = TableDefinition(name="plain", columns=(Column("id", LongType(), True, "row id"),))
 
 
-def test_gold_is_merge_on_read_and_every_other_table_append_only() -> None:
-    gold = {gold_trades_table().name, gold_quotes_table().name}
+def test_tables_written_by_merge_are_merge_on_read_and_every_other_table_append_only() -> None:
+    merged = {gold_trades_table().name, gold_quotes_table().name}
+    merged |= {ohlcv_table(timeframe).name for timeframe in Timeframe}
     for table in all_tables():
-        assert is_merge_on_read(table) == (table.name in gold), table.name
+        assert is_merge_on_read(table) == (table.name in merged), table.name
 
 
 def test_append_only_tables_compact_and_keep_days_of_snapshots_for_their_readers() -> None:

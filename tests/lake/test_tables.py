@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pyiceberg.types import (
 )
 
 from k2.domain.markets import DataType, Exchange
+from k2.domain.ohlcv import OhlcvBar, Timeframe
 from k2.lake.table_definition import (
     BASE_PROPERTIES,
     MERGE_ON_READ_PROPERTIES,
@@ -31,6 +33,7 @@ from k2.lake.tables import (
     bronze_table,
     gold_quotes_table,
     gold_trades_table,
+    ohlcv_table,
     silver_dlq_table,
     silver_table,
 )
@@ -62,12 +65,26 @@ def test_the_table_names_other_code_relies_on() -> None:
         "silver_dlq",
         "gold_crypto_trades",
         "gold_crypto_quotes",
+        "gold_ohlcv_1m",
+        "gold_ohlcv_5m",
+        "gold_ohlcv_30m",
+        "gold_ohlcv_1h",
+        "gold_ohlcv_1d",
     ]
     assert silver_table(Exchange.KRAKEN, DataType.QUOTES).name == "silver_kraken_quotes"
     assert bronze_table(Exchange.BINANCE, DataType.TRADES).name == "bronze_binance_trades"
     assert silver_dlq_table().name == "silver_dlq"
     assert gold_trades_table().name == "gold_crypto_trades"
     assert gold_quotes_table().name == "gold_crypto_quotes"
+
+
+def test_a_bar_table_holds_every_field_of_the_domain_bar_and_its_vwap() -> None:
+    domain = {f.name for f in fields(OhlcvBar)} - {"timeframe"}  # the table is the timeframe
+    for timeframe in Timeframe:
+        table = ohlcv_table(timeframe)
+        columns = {column.name for column in table.columns}
+        assert columns == domain | {"vwap", "created_at", "updated_at"}, table.name
+        assert table.identifier_fields == ("exchange", "symbol", "window_start")
 
 
 @pytest.mark.parametrize("table", TABLES, ids=_ids)
