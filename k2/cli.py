@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:  # the CLI imports the local cloud lazily, so `k2 --help` stay
     from k2.local.feed_demo import FeedDemoReport, Handlers
     from k2.local.feed_reconciliation import SymbolReconciliation
     from k2.local.lake_demo import LakeReport
+    from k2.query.ohlcv_check import OhlcvCheckReport
 
 app = typer.Typer(help="K2 market-data lakehouse.", no_args_is_help=True)
 local_app = typer.Typer(
@@ -30,6 +33,8 @@ local_app = typer.Typer(
 app.add_typer(local_app, name="local")
 lake_app = typer.Typer(help="The lakehouse's Iceberg tables.", no_args_is_help=True)
 app.add_typer(lake_app, name="lake")
+ohlcv_app = typer.Typer(help="OHLCV bars: build them, check them.", no_args_is_help=True)
+app.add_typer(ohlcv_app, name="ohlcv")
 
 console = Console()
 errors = Console(stderr=True)
@@ -161,8 +166,6 @@ def replay_command(
     Inserts only rows the tables lack, so replaying what was processed changes nothing and
     replaying after a loss restores exactly what was there.
     """
-    from datetime import datetime
-
     from rich.progress import Progress
 
     from k2.domain.markets import DataType, Exchange
@@ -193,6 +196,110 @@ def replay_command(
             str(result.dlq_rows),
         )
     console.print(table)
+
+
+def _zoned(text: str, option: str) -> datetime:
+    """An ISO-8601 time with a zone, or a usage error (exit 2) that says what is wrong."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO-8601 time: {text!r}", param_hint=option) from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(
+            f"{text!r} needs a zone, e.g. 2026-11-26T08:00:00+00:00", param_hint=option
+        )
+    return moment
+
+
+@ohlcv_app.command("run")
+def ohlcv_run(
+    start: Annotated[
+        str | None, typer.Option("--from", help="Backfill from this ISO-8601 time (with zone).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Backfill up to this ISO-8601 time (exclusive).")
+    ] = None,
+) -> None:
+    """Bring every bar table up to date with gold: recompute exactly the windows gold changed
+    since the last run. With --from/--to, recompute that range (widened to whole UTC days)."""
+    from rich.progress import Progress
+
+    from k2.jobs.ohlcv import TimeRange, run_ohlcv
+    from k2.jobs.spark_session import build_spark_session
+    from k2.settings import K2Settings
+
+    if (start is None) != (end is None):
+        raise typer.BadParameter("a backfill needs both --from and --to")
+    backfill = None
+    if start is not None and end is not None:
+        try:
+            backfill = TimeRange(_zoned(start, "--from"), _zoned(end, "--to"))
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    settings = K2Settings()
+    with Progress(console=console, transient=True) as progress:
+        progress.add_task("Recomputing OHLCV bars from gold", total=None)
+        spark = build_spark_session("k2-ohlcv", settings)
+        result = run_ohlcv(spark, settings, backfill)
+    console.print(
+        f"ohlcv: {result.mode}, {result.minutes} 1m windows recomputed "
+        f"(gold snapshot {result.gold_snapshot_id})"
+    )
+
+
+@ohlcv_app.command("check")
+def ohlcv_check(
+    start: Annotated[
+        str | None, typer.Option("--from", help="ISO-8601 time with zone (default: 7 days ago).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="ISO-8601 time with zone (default: now).")
+    ] = None,
+) -> None:
+    """Verify the bars' invariants over a range (whole UTC days): low <= open, close <= high,
+    low <= vwap <= high, volume and trade count positive, windows aligned, and every coarser
+    bar the exact roll-up of the finer ones. Exits 1 on any violation."""
+    from datetime import UTC, datetime, timedelta
+
+    from k2.query.ohlcv_check import check_ohlcv
+    from k2.settings import K2Settings
+
+    now = datetime.now(UTC)
+    until = _zoned(end, "--to") if end else now
+    since = _zoned(start, "--from") if start else until - timedelta(days=7)
+    try:
+        with console.status("Reading the bar tables"):
+            report = check_ohlcv(K2Settings(), since, until, now)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    _print_ohlcv_check(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def _print_ohlcv_check(report: OhlcvCheckReport) -> None:
+    from k2.domain.timestamps import micros_to_rfc3339
+    from k2.query.ohlcv_check import ROLLED_UP_FROM
+
+    table = Table("timeframe", "bars", "invariant violations", "roll-up mismatches")
+    for timeframe, count in report.bars.items():
+        broken = sum(1 for v in report.violations if v.timeframe == timeframe)
+        if timeframe not in ROLLED_UP_FROM:
+            roll_up = "-"
+        elif timeframe in report.roll_ups_skipped:
+            roll_up = "not checked (finer bars past retention)"
+        else:
+            roll_up = str(sum(1 for tf, _ in report.roll_up if tf == timeframe))
+        table.add_row(str(timeframe), str(count), str(broken), roll_up)
+    start, end = micros_to_rfc3339(report.start_us), micros_to_rfc3339(report.end_us)
+    table.title = f"k2 ohlcv check, {start} .. {end}"
+    console.print(table)
+    for violation in report.violations[:50]:
+        console.print(f"[red]violation[/] {violation}", highlight=False)
+    for timeframe, mismatch in report.roll_up[:50]:
+        console.print(f"[red]roll-up[/] {timeframe}: {mismatch}", highlight=False)
+    verdict = "[green]all invariants hold[/]" if report.ok else "[bold red]invariants violated[/]"
+    console.print(verdict)
 
 
 @app.command("feed")
@@ -276,6 +383,8 @@ def demo(
         f"ground truth: {cloud.layout.simulator_ground_truth}"
     )
     if not report.exact or not all(r.exact for r in lake.gold_reconciliation):
+        raise typer.Exit(code=1)
+    if not lake.ohlcv_check.ok:
         raise typer.Exit(code=1)
 
 
@@ -384,6 +493,28 @@ def _print_lake(report: LakeReport) -> None:
         for source, reason_class, reason, rows in report.dlq_reasons:
             dlq.add_row(source, reason_class, reason, str(rows))
         console.print(dlq)
+    ohlcv = report.ohlcv
+    bars = Table(
+        *("bars", "exchange", "symbol", "window start (UTC)", "open", "high", "low", "close"),
+        *("volume", "vwap", "trades"),
+        title=f"gold_ohlcv_*: the latest bar of each ({ohlcv.mode} run, "
+        f"{ohlcv.minutes} 1m windows recomputed)",
+    )
+    for bar in report.latest_bars:
+        bars.add_row(
+            *(bar["timeframe"], bar["exchange"], bar["symbol"]),
+            bar["window_start"].strftime("%Y-%m-%d %H:%M"),
+            *(_plain(bar[c]) for c in ("open", "high", "low", "close", "volume", "vwap")),
+            str(bar["trade_count"]),
+        )
+    console.print(bars)
+    _print_ohlcv_check(report.ohlcv_check)
+
+
+def _plain(value: Decimal) -> str:
+    """A stored decimal(38, 18) without its trailing zeros (a display choice, not a rounding)."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _print_status(cloud: LocalCloud) -> bool:

@@ -1,4 +1,5 @@
-"""Table maintenance while the streams run: compaction, snapshot expiry, orphan-file removal.
+"""Table maintenance while the streams run: bar retention, compaction, snapshot expiry,
+orphan-file removal.
 
 Each step is one Iceberg Spark procedure (``CALL glue_catalog.system.<procedure>``), with the
 parameters of the table's :class:`~k2.lake.maintenance_policy.MaintenancePolicy`. Table names
@@ -27,6 +28,9 @@ Why it is safe next to running streams and MERGE jobs:
   keeps what their checkpoints need (see ``k2.lake.maintenance_policy``).
 * Orphan removal never deletes a file younger than the policy's ``orphan_older_than`` (see
   :func:`remove_orphan_files`).
+* Bar retention deletes whole UTC days of bars older than the timeframe's retention (see
+  :func:`delete_expired_bars`); nothing younger is read or rewritten, and the OHLCV job only
+  ever writes recent windows (silver refuses trades older than 30 days) or a backfill's.
 """
 
 from __future__ import annotations
@@ -34,14 +38,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from k2.domain.ohlcv import DEFAULT_RETENTION_DAYS, Timeframe
 from k2.lake.maintenance_policy import MaintenancePolicy, policy_for
 from k2.lake.table_definition import CATALOG_NAME, TableDefinition
-from k2.lake.tables import all_tables
+from k2.lake.tables import all_tables, ohlcv_table
 from k2.settings import K2Settings
 
 # Compaction commits file groups in up to this many commits, so a conflict costs one group.
@@ -59,6 +64,8 @@ class MaintenanceResult:
     """What each procedure reported for one table, under the procedure's own output names."""
 
     table: str
+    expired_bars_deleted: int | None = None
+    """Bars older than the retention, deleted; None for tables that are not bar tables."""
     rewrite_data_files: dict[str, int] = field(default_factory=dict)
     rewrite_position_delete_files: dict[str, int] | None = None
     """None for tables that are not merge-on-read."""
@@ -259,6 +266,57 @@ def remove_orphan_files(
     return len(rows)
 
 
+# A bar table's retention in days: the table property when an operator set one (``ALTER TABLE
+# ... SET TBLPROPERTIES ('k2.retention-days' = '30')``; the definition does not name it, so
+# ``k2 lake init`` leaves it alone), else the timeframe's default in k2.domain.ohlcv.
+RETENTION_DAYS_PROPERTY = "k2.retention-days"
+_BAR_TABLES = {ohlcv_table(timeframe).name: timeframe for timeframe in Timeframe}
+
+
+def bar_retention_days(table: TableDefinition, live_properties: Mapping[str, str]) -> int | None:
+    """How many days of bars ``table`` keeps, or None if it is not a bar table."""
+    timeframe = _BAR_TABLES.get(table.name)
+    if timeframe is None:
+        return None
+    value = live_properties.get(RETENTION_DAYS_PROPERTY)
+    if value is None:
+        return DEFAULT_RETENTION_DAYS[timeframe]
+    try:
+        days = int(value)
+    except ValueError:
+        raise ValueError(
+            f"{table.name}: {RETENTION_DAYS_PROPERTY} is not a number: {value!r}"
+        ) from None
+    if days < 1:
+        raise ValueError(f"{table.name}: {RETENTION_DAYS_PROPERTY} must be at least 1, not {days}")
+    return days
+
+
+def retention_cutoff(days: int, now: datetime) -> datetime:
+    """Bars whose window starts before this are expired: ``days`` before ``now``, rounded down
+    to a UTC midnight, so deletes take whole days (whole partitions of the 1m table)."""
+    cutoff = now - timedelta(days=days)
+    return cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def delete_expired_bars(
+    spark: SparkSession, table: TableDefinition, database: str, now: datetime
+) -> int | None:
+    """Delete the bars older than the table's retention; returns how many (None: no bar table)."""
+    name = table.spark_identifier(database)
+    live = {row["key"]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+    days = bar_retention_days(table, live)
+    if days is None:
+        return None
+    expired = {"cutoff": retention_cutoff(days, now)}
+    condition = "window_start < :cutoff"
+    count = spark.sql(f"SELECT count(*) FROM {name} WHERE {condition}", args=expired).first()  # noqa: S608
+    if not count or not count[0]:
+        return 0  # no empty delete snapshot
+    spark.sql(f"DELETE FROM {name} WHERE {condition}", args=expired)  # noqa: S608
+    return int(count[0])
+
+
 def _table_exists(spark: SparkSession, table: TableDefinition, database: str) -> bool:
     return bool(spark.catalog.tableExists(table.spark_identifier(database)))
 
@@ -271,18 +329,22 @@ def _failure(step: str, error: Exception) -> str:
 def maintain_table(
     spark: SparkSession, table: TableDefinition, database: str, now: datetime
 ) -> MaintenanceResult:
-    """All the table's maintenance, in order: compaction (data, then deletes), expiry, orphans.
+    """All the table's maintenance, in order: bar retention, compaction (data, then deletes),
+    expiry, orphans.
 
-    Compaction first, so the files it replaces become unreferenced; expiry deletes them once
-    the snapshots that still reference them are old enough to go.
+    Retention first, so compaction folds its deletes in; compaction before expiry, so the files
+    it replaces become unreferenced; expiry deletes them once the snapshots that still reference
+    them are old enough to go.
     """
     name = table.spark_identifier(database)
     policy = policy_for(table)
     if not _table_exists(spark, table, database):
         return MaintenanceResult(table=name, skipped="table does not exist")
     results: dict[str, Any] = {}
-    step = "rewrite_data_files"
+    step = "delete_expired_bars"
     try:
+        results["expired_bars_deleted"] = delete_expired_bars(spark, table, database, now)
+        step = "rewrite_data_files"
         results["rewrite_data_files"] = rewrite_data_files(spark, table, database, policy)
         if policy.rewrite_deletes:
             step = "rewrite_position_delete_files"

@@ -3,7 +3,9 @@
 In AWS each job is its own Glue job on a schedule; on one small machine a single application
 (one JVM, one driver heap) running all the streams with processing-time triggers keeps bronze,
 silver and gold fresh within a fixed memory budget. ``python -m k2.jobs.pipeline`` runs it until
-SIGTERM, when every query is stopped between micro-batches.
+SIGTERM, when every query is stopped between micro-batches. Beside the streams, a thread
+brings the OHLCV bars up to date with gold every ``--ohlcv-every`` seconds (in AWS, a job
+scheduled every 5 minutes).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from k2.domain.markets import DataType, Exchange
 from k2.jobs.bronze import Trigger, start_bronze
 from k2.jobs.gold import start_gold
+from k2.jobs.ohlcv import run_ohlcv
 from k2.jobs.silver import start_silver
 from k2.jobs.spark_session import build_spark_session
 from k2.settings import K2Settings
@@ -47,12 +50,32 @@ def start_pipeline(
     return queries
 
 
+def keep_bars_fresh(
+    spark: SparkSession, settings: K2Settings, every_s: float, stopping: threading.Event
+) -> None:
+    """Run the OHLCV job every ``every_s`` seconds until ``stopping``; a failed run is logged
+    and retried on the next tick (each run recomputes from its last finished snapshot)."""
+    while not stopping.wait(every_s):
+        try:
+            run_ohlcv(spark, settings)
+        except Exception:
+            if stopping.is_set():
+                return
+            log.exception("ohlcv run failed; retrying in %.0f s", every_s)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--interval",
         default="30 seconds",
         help="processing-time trigger; 14 streams share 2 cores locally, so not too often",
+    )
+    parser.add_argument(
+        "--ohlcv-every",
+        type=float,
+        default=60.0,
+        help="seconds between OHLCV runs (0: no OHLCV runs)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -68,6 +91,14 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, stop)
     queries = start_pipeline(spark, settings, args.interval)
     log.info("pipeline running: %s", ", ".join(q.name or "?" for q in queries))
+    if args.ohlcv_every > 0:
+        bars = threading.Thread(
+            target=keep_bars_fresh,
+            args=(spark, settings, args.ohlcv_every, stopping),
+            name="ohlcv",
+            daemon=True,
+        )
+        bars.start()
     while not stopping.wait(5.0):
         failed = [q for q in queries if not q.isActive]
         if failed:

@@ -1,5 +1,6 @@
-"""The demo's lake step: what the feeds put in Kafka, through bronze, silver and gold, then gold
-read back through pyiceberg + DuckDB (the API's query path) and reconciled with the ground truth.
+"""The demo's lake step: what the feeds put in Kafka, through bronze, silver, gold and the OHLCV
+bars, then gold read back through pyiceberg + DuckDB (the API's query path) and reconciled with
+the ground truth, and the bars checked against their invariants.
 """
 
 from __future__ import annotations
@@ -7,17 +8,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pyiceberg.expressions import EqualTo
 
 from k2.domain.markets import DataType, Exchange
+from k2.domain.ohlcv import Timeframe
 from k2.jobs.bronze import BronzeRunResult, run_bronze
 from k2.jobs.gold import GoldRunResult, gold_table, run_gold
+from k2.jobs.ohlcv import OhlcvRunResult, run_ohlcv
 from k2.jobs.silver import SilverRunResult, run_silver
 from k2.jobs.spark_session import build_spark_session
 from k2.lake.catalog import glue_catalog
-from k2.lake.tables import silver_dlq_table
+from k2.lake.tables import ohlcv_table, silver_dlq_table
 from k2.local.feed_reconciliation import (
     ComparableTrade,
     SymbolReconciliation,
@@ -25,6 +30,7 @@ from k2.local.feed_reconciliation import (
     reconcile,
 )
 from k2.query.lake_reader import duckdb_over, read_table
+from k2.query.ohlcv_check import OhlcvCheckReport, check_ohlcv
 from k2.settings import K2Settings
 
 
@@ -35,6 +41,9 @@ class LakeReport:
     gold: list[GoldRunResult]
     gold_reconciliation: list[SymbolReconciliation]
     dlq_reasons: list[tuple[str, str, str, int]]  # source table, class, reason, rows
+    ohlcv: OhlcvRunResult
+    latest_bars: list[dict[str, Any]]  # the latest bar of every timeframe, exchange and symbol
+    ohlcv_check: OhlcvCheckReport
 
 
 def run_lake_step(
@@ -58,14 +67,41 @@ def run_lake_step(
     for data_type in DataType:
         progress(f"gold: MERGE into gold_crypto_{data_type}")
         gold.append(run_gold(spark, settings, data_type))
-    progress("Reading gold back through pyiceberg into DuckDB")
+    progress("ohlcv: recomputing the bars of the windows gold changed, MERGE into gold_ohlcv_*")
+    ohlcv = run_ohlcv(spark, settings)
+    progress("Reading gold and the bars back through pyiceberg into DuckDB")
+    now = datetime.now(UTC)
     return LakeReport(
         bronze=bronze,
         silver=silver,
         gold=gold,
         gold_reconciliation=_reconcile_gold(settings, windows, ground_truth_path),
         dlq_reasons=_dlq_reasons(settings),
+        ohlcv=ohlcv,
+        latest_bars=latest_bars(settings),
+        ohlcv_check=check_ohlcv(settings, now - timedelta(days=1), now + timedelta(days=1), now),
     )
+
+
+def latest_bars(settings: K2Settings) -> list[dict[str, Any]]:
+    """The newest bar of each timeframe, exchange and symbol."""
+    catalog = glue_catalog(settings)
+    found: list[dict[str, Any]] = []
+    for timeframe in Timeframe:
+        identifier = ohlcv_table(timeframe).identifier(settings.glue_database)
+        bars = read_table(catalog, identifier)
+        cursor = duckdb_over({"bars": bars}).execute(
+            "SELECT exchange, symbol, window_start, open, high, low, close, volume, vwap,"
+            " trade_count FROM bars QUALIFY row_number() OVER"
+            " (PARTITION BY exchange, symbol ORDER BY window_start DESC) = 1"
+            " ORDER BY exchange, symbol"
+        )
+        names = [column[0] for column in cursor.description or ()]
+        found += [
+            {"timeframe": str(timeframe), **dict(zip(names, row, strict=True))}
+            for row in cursor.fetchall()
+        ]
+    return found
 
 
 def _reconcile_gold(

@@ -22,8 +22,12 @@ from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import DecimalType, LongType, StringType, TimestamptzType
 
 from k2.aws import aws_client
+from k2.domain.ohlcv import Timeframe
 from k2.jobs.maintenance import (
+    RETENTION_DAYS_PROPERTY,
     MaintenanceResult,
+    bar_retention_days,
+    maintain_table,
     orphan_cutoff,
     rewrite_data_files,
     rewrite_position_delete_files,
@@ -37,7 +41,7 @@ from k2.lake.table_definition import (
     Partition,
     TableDefinition,
 )
-from k2.lake.tables import gold_trades_table
+from k2.lake.tables import gold_trades_table, ohlcv_table
 from k2.settings import K2Settings
 
 if TYPE_CHECKING:
@@ -402,3 +406,54 @@ def test_the_glue_entry_point_refuses_unknown_tables(monkeypatch: pytest.MonkeyP
     with pytest.raises(SystemExit) as exited:
         entry_point.main(["--table", "no_such_table", "--JOB_NAME", "t"])
     assert exited.value.code == 2
+
+
+# --- bar retention -----------------------------------------------------------------------------
+
+
+def test_bar_retention_is_the_timeframes_default_unless_the_table_says_otherwise() -> None:
+    daily, minute = ohlcv_table(Timeframe.ONE_DAY), ohlcv_table(Timeframe.ONE_MINUTE)
+    assert bar_retention_days(minute, {}) == 90
+    assert bar_retention_days(daily, {}) == 5 * 365
+    assert bar_retention_days(minute, {RETENTION_DAYS_PROPERTY: "7"}) == 7
+    assert bar_retention_days(gold_trades_table(), {RETENTION_DAYS_PROPERTY: "7"}) is None
+    for bad in ("0", "soon"):
+        with pytest.raises(ValueError, match=RETENTION_DAYS_PROPERTY):
+            bar_retention_days(minute, {RETENTION_DAYS_PROPERTY: bad})
+
+
+def test_bar_retention_deletes_whole_days_older_than_the_retention_and_nothing_younger(
+    spark: SparkSession,
+) -> None:
+    database = f"bars_{uuid4().hex[:8]}"
+    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS glue_catalog.{database}")
+    table = ohlcv_table(Timeframe.ONE_MINUTE)
+    identifier = _create(spark, table, database)
+    now = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
+    # 90 days back from now is 2026-08-28 15:30, so every bar before 2026-08-28 00:00 goes; the
+    # bars of 2026-08-28 itself stay (whole days), as does everything younger.
+    starts = [
+        datetime(2026, 8, 27, 23, 59, tzinfo=UTC),
+        datetime(2026, 8, 27, 0, 0, tzinfo=UTC),
+        datetime(2026, 8, 28, 0, 0, tzinfo=UTC),
+        datetime(2026, 8, 28, 15, 0, tzinfo=UTC),
+        datetime(2026, 11, 26, 15, 29, tzinfo=UTC),
+    ]
+    for start in starts:
+        spark.sql(
+            f"INSERT INTO {identifier} SELECT 'binance', 'BTCUSDT', :start, "
+            ":start + INTERVAL 1 MINUTE, 1, 1, 1, 1, 1, 1, 1, 1, 7, :start, 7, :start, "
+            "current_timestamp(), current_timestamp()",
+            args={"start": start},
+        )
+    result = maintain_table(spark, table, database, now)
+    assert result.error is None, result.error
+    assert result.expired_bars_deleted == 2
+    kept = spark.sql(f"SELECT window_start FROM {identifier}").collect()  # noqa: S608
+    assert sorted(row[0].astimezone(UTC) for row in kept) == starts[2:]
+
+    spark.sql(f"ALTER TABLE {identifier} SET TBLPROPERTIES ('{RETENTION_DAYS_PROPERTY}' = '1')")
+    assert maintain_table(spark, table, database, now).expired_bars_deleted == 2
+    kept = spark.sql(f"SELECT window_start FROM {identifier}").collect()  # noqa: S608
+    assert [row[0].astimezone(UTC) for row in kept] == starts[4:]
+    assert maintain_table(spark, gold_trades_table(), database, now).expired_bars_deleted is None

@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
+from glue_jobs import ohlcv as glue_ohlcv
+from k2.cli import app
 from k2.domain.ids import trade_message_id
 from k2.domain.markets import Exchange
 from k2.domain.ohlcv import DAY_MICROS, MINUTE_MICROS, Timeframe
 from k2.jobs.gold import merge_keys
 from k2.jobs.insert_missing import insert_missing
-from k2.jobs.ohlcv import TimeRange, ensure_tables, run_ohlcv
+from k2.jobs.ohlcv import ensure_tables, run_ohlcv
 from k2.lake.catalog import glue_catalog
 from k2.lake.tables import gold_trades_table, ohlcv_table
 from k2.settings import K2Settings
@@ -215,8 +218,17 @@ def ohlcv_settings(spark: SparkSession, k2_settings: K2Settings) -> Iterator[K2S
     yield settings
 
 
+def _check(monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """``k2 ohlcv check`` over the test's days, as a user runs it."""
+    monkeypatch.setenv("K2_GLUE_DATABASE", DATABASE)
+    monkeypatch.setenv("COLUMNS", "200")
+    days = ["--from", _utc(DAY0).isoformat(), "--to", _utc(DAY0 + 4 * DAY_MICROS).isoformat()]
+    result = CliRunner().invoke(app, ["ohlcv", "check", *days])
+    return result.exit_code, result.output
+
+
 def test_bars_equal_an_independent_computation_through_late_trades_replays_and_backfill(
-    spark: SparkSession, ohlcv_settings: K2Settings
+    spark: SparkSession, ohlcv_settings: K2Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = ohlcv_settings
     rng = random.Random(5)
@@ -269,6 +281,9 @@ def test_bars_equal_an_independent_computation_through_late_trades_replays_and_b
     assert run_ohlcv(spark, settings).minutes == 0
     assert _snapshots(spark, settings) == before
     _assert_bars_match(spark, settings)
+    exit_code, output = _check(monkeypatch)
+    assert exit_code == 0, output
+    assert "all invariants hold" in output
 
     # A damaged bar is left alone by incremental runs and repaired by a backfill of its range.
     hourly = ohlcv_table(Timeframe.ONE_HOUR).spark_identifier(DATABASE)
@@ -283,6 +298,13 @@ def test_bars_equal_an_independent_computation_through_late_trades_replays_and_b
         if expected_hourly[key] != bar
     }
     assert {key[2] for key in differing} == {DAY0 + day + 3_600_000_000}
-    result = run_ohlcv(spark, settings, TimeRange(damaged_at, damaged_at + timedelta(minutes=1)))
-    assert result.mode == "backfill"
+    exit_code, output = _check(monkeypatch)
+    assert exit_code == 1, output
+    assert "1h" in output and "volume_mismatch" in output  # not the roll-up of its 30m bars
+
+    # The scheduled job's entry point, as a backfill of the damaged hour.
+    monkeypatch.setenv("K2_GLUE_DATABASE", DATABASE)
+    backfill = ["--backfill-from", damaged_at.isoformat()]
+    glue_ohlcv.main([*backfill, "--backfill-to", (damaged_at + timedelta(minutes=1)).isoformat()])
     _assert_bars_match(spark, settings)
+    assert _check(monkeypatch)[0] == 0
