@@ -93,7 +93,8 @@ def local_env() -> None:
 
 @local_app.command("down")
 def local_down() -> None:
-    """Stop every process the local cloud started (Kafka's data survives)."""
+    """Stop every process the local cloud started. The AWS endpoint's state is in memory, so the
+    next `up` starts an empty cloud (Kafka's log is cleared with it)."""
     from k2.local.cloud import LocalCloud
 
     with _one_line_errors(), console.status("Stopping the local cloud") as status:
@@ -495,15 +496,16 @@ def _print_lake(report: LakeReport) -> None:
         console.print(dlq)
     ohlcv = report.ohlcv
     bars = Table(
-        *("bars", "exchange", "symbol", "window start (UTC)", "open", "high", "low", "close"),
-        *("volume", "vwap", "trades"),
-        title=f"gold_ohlcv_*: the latest bar of each ({ohlcv.mode} run, "
+        *("bars", "market", "window (UTC)", "open", "high", "low", "close", "volume", "vwap"),
+        "trades",
+        title=f"gold_ohlcv_*, the latest bar of each ({ohlcv.mode} run, "
         f"{ohlcv.minutes} 1m windows recomputed)",
     )
     for bar in report.latest_bars:
         bars.add_row(
-            *(bar["timeframe"], bar["exchange"], bar["symbol"]),
-            bar["window_start"].strftime("%Y-%m-%d %H:%M"),
+            bar["timeframe"],
+            f"{bar['exchange']} {bar['symbol']}",
+            bar["window_start"].strftime("%m-%d %H:%M"),
             *(_plain(bar[c]) for c in ("open", "high", "low", "close", "volume", "vwap")),
             str(bar["trade_count"]),
         )

@@ -72,6 +72,11 @@ class LocalCloud:
         classpath = self._kafka_classpath()
         progress("Fetching Spark's connector jars (cached after the first run)")
         self.layout.spark_jars()
+        if not self.process(AWS_ENDPOINT).is_running() and not self.process(KAFKA).is_running():
+            # The AWS endpoint keeps its state (buckets, tables, checkpoints, the schema
+            # registry) in memory, so it starts empty; Kafka's log must start empty with it, or
+            # bronze would replay records framed by schema versions the new registry never issued.
+            kafka_broker.clear_storage(self.layout)
         progress("Starting the AWS endpoint (moto)")
         self.start_aws_endpoint()
         progress("Starting the Kafka broker (KRaft)")

@@ -54,6 +54,11 @@ def write_config(layout: LocalCloudLayout) -> Path:
     return config
 
 
+def clear_storage(layout: LocalCloudLayout) -> None:
+    """Delete the log directory (topics, data, offsets); the next start formats a new one."""
+    shutil.rmtree(layout.kafka_data, ignore_errors=True)
+
+
 def format_storage_once(layout: LocalCloudLayout, java: str, classpath: str, config: Path) -> None:
     """Format the KRaft log directory once only, so topics and offsets survive restarts."""
     if (layout.kafka_data / "meta.properties").exists():
