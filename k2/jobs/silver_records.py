@@ -403,6 +403,19 @@ def dlq_row(
     }
 
 
+def decoded_value(value: object, lookup: SchemaLookup) -> tuple[UUID, dict[str, Any]]:
+    """A bronze value's schema version and record, decoded with the writer's schema, as silver
+    decodes it (for tools and benchmarks that need the decoding without the rest); raises
+    ``ValueError`` saying why when silver would send the value to the DLQ at that stage."""
+    try:
+        version_id, body = _unframe(_value_bytes(value))
+        return version_id, _decode_avro(version_id, lookup(version_id), body)
+    except _RefusedError as exc:
+        raise ValueError(f"{exc.reason}: {exc.message}") from exc
+    except LookupError as exc:
+        raise ValueError(f"{ReasonCode.UNKNOWN_SCHEMA_VERSION}: {exc}") from exc
+
+
 # --- the whole row -----------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from k2.jobs.silver_records import (
     UnknownSchemaVersionError,
     bronze_table_name,
     decode_bronze_row,
+    decoded_value,
     split_bronze_rows,
 )
 from tests.fixtures.exchanges.fixture_frames import fixture_frame
@@ -769,3 +770,17 @@ def test_rows_match_the_lake_table_definitions() -> None:
     for row, data_type in ((trade, DataType.TRADES), (quote, DataType.QUOTES)):
         table = silver_table(Exchange.BINANCE, data_type)
         assert list(row) == [c.name for c in table.columns if c.name not in job_columns]
+
+
+NO_SCHEMAS: dict[UUID, Any] = {}
+
+
+def test_decoded_value_gives_the_writers_version_and_record_or_says_why_not() -> None:
+    trade = binance_trade()
+    version, record = decoded_value(framed(trade), LOOKUP)
+    assert version == VERSION_IDS[schema_name(trade)]
+    assert record["trade_id"] == trade.trade_id
+    with pytest.raises(ValueError, match="not_framed"):
+        decoded_value(b"not a framed record", LOOKUP)
+    with pytest.raises(ValueError, match="unknown_schema_version"):
+        decoded_value(framed(trade), NO_SCHEMAS.__getitem__)
