@@ -63,13 +63,22 @@ class ManagedProcess:
         self.pid_file.write_text(str(process.pid))
         return process.pid
 
-    def stop(self, *, timeout: float = 30.0) -> bool:
-        """Stop the component's process group: TERM, then KILL after ``timeout``. True if it ran."""
+    def stop(self, *, timeout: float = 30.0, group_grace: float = 10.0) -> bool:
+        """Stop the component: TERM to its leader, and once the leader is gone (or after
+        ``timeout``) TERM to what is left of its group, then KILL. True if it ran.
+
+        The leader first, because it may stop its children in order: the Spark pipeline stops
+        its streaming queries between micro-batches before its JVM goes; a TERM to the whole
+        group at once would take the JVM down under queries still committing.
+        """
         pid = self.pid()
         if pid is None:
             return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not _alive(pid), timeout)
         _signal_group(pid, signal.SIGTERM)
-        if not wait_until(lambda: not _process_group_alive(pid), timeout):
+        if not wait_until(lambda: not _process_group_alive(pid), group_grace):
             _signal_group(pid, signal.SIGKILL)
             wait_until(lambda: not _process_group_alive(pid), 10.0)
         with contextlib.suppress(ChildProcessError):
@@ -97,12 +106,22 @@ def _process_group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie leader still answers signal 0; treat an exited leader as gone.
+    # A zombie leader still answers signal 0; treat an exited leader as gone. (A leader gone
+    # altogether, with members left, counts as alive: they still run.)
     try:
         with Path(f"/proc/{pgid}/stat").open() as stat:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return True
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not reaped, does not)."""
+    try:
+        with Path(f"/proc/{pid}/stat").open() as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
