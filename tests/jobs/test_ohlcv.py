@@ -11,6 +11,8 @@ backfill must repair a bar an incremental run would not touch.
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +33,7 @@ from k2.domain.ohlcv import DAY_MICROS, MINUTE_MICROS, Timeframe
 from k2.jobs.gold import merge_keys
 from k2.jobs.insert_missing import insert_missing
 from k2.jobs.ohlcv import ensure_tables, run_ohlcv
+from k2.jobs.pipeline import keep_bars_fresh
 from k2.lake.catalog import glue_catalog
 from k2.lake.tables import gold_trades_table, ohlcv_table
 from k2.settings import K2Settings
@@ -308,3 +311,28 @@ def test_bars_equal_an_independent_computation_through_late_trades_replays_and_b
     glue_ohlcv.main([*backfill, "--backfill-to", (damaged_at + timedelta(minutes=1)).isoformat()])
     _assert_bars_match(spark, settings)
     assert _check(monkeypatch)[0] == 0
+
+
+def test_the_local_pipelines_loop_keeps_the_bars_up_to_date_with_gold(
+    spark: SparkSession, ohlcv_settings: K2Settings
+) -> None:
+    settings = ohlcv_settings
+    run_ohlcv(spark, settings)  # whatever an earlier test left, the bars are current
+    stopping = threading.Event()
+    loop = threading.Thread(target=keep_bars_fresh, args=(spark, settings, 0.5, stopping))
+    loop.start()
+    try:
+        fresh = _trades(random.Random(9), 50_000, 40, DAY0 + 4 * DAY_MICROS, DAY_MICROS // 24)
+        _append_to_gold(spark, settings, fresh)
+        expected = _expected_bars(_gold(settings), Timeframe.ONE_DAY)
+        assert any(key[2] == DAY0 + 4 * DAY_MICROS for key in expected)  # a day no run has seen
+        deadline = time.monotonic() + 180
+        while _job_bars(spark, settings, Timeframe.ONE_DAY) != expected:
+            assert loop.is_alive()
+            assert time.monotonic() < deadline, "the loop did not bring the bars up to date"
+            time.sleep(1.0)
+    finally:
+        stopping.set()
+        loop.join(timeout=120)
+    assert not loop.is_alive()
+    _assert_bars_match(spark, settings)
