@@ -153,7 +153,8 @@ def replay_command(
     since: str = typer.Option(
         ...,
         "--from",
-        help="'earliest', or an ISO-8601 time with zone: bronze rows from that Kafka timestamp.",
+        help="'earliest'; an ISO-8601 time with zone (bronze rows from that Kafka timestamp); or "
+        "topic:partition:offset[,...] (only those partitions, each from its offset).",
     ),
     exchange: Annotated[
         list[str] | None, typer.Option(help="binance and/or kraken (default: both).")
@@ -170,14 +171,18 @@ def replay_command(
     from rich.progress import Progress
 
     from k2.domain.markets import DataType, Exchange
-    from k2.jobs.replay import replay
+    from k2.jobs.replay import ReplayStart, parse_positions, replay
     from k2.jobs.spark_session import build_spark_session
     from k2.settings import K2Settings
 
     try:
-        start = None if since == "earliest" else datetime.fromisoformat(since)
-        if start is not None and start.tzinfo is None:
-            raise ValueError("the time needs a zone, e.g. 2026-11-26T08:00:00+00:00")
+        start: ReplayStart = None
+        if since.count(":") >= 2 and not since[:4].isdigit():  # topic names start with a letter
+            start = parse_positions(since)
+        elif since != "earliest":
+            start = datetime.fromisoformat(since)
+            if start.tzinfo is None:
+                raise ValueError("the time needs a zone, e.g. 2026-11-26T08:00:00+00:00")
         exchanges = tuple(Exchange(e) for e in exchange or ()) or tuple(Exchange)
         data_types = tuple(DataType(d) for d in data_type or ()) or tuple(DataType)
     except ValueError as error:

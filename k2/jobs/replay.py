@@ -1,7 +1,8 @@
 """Rebuild silver and gold from bronze: the compliance re-run.
 
 Bronze keeps every Kafka value as it arrived, so silver and gold can always be recomputed from
-it. A replay reads a bronze range as a batch (everything, or from a Kafka timestamp), runs the
+it. A replay reads a bronze range as a batch (everything, from a Kafka timestamp, or from Kafka
+offsets in named topic partitions), runs the
 same decode, normalise and validate step as the streaming job, and inserts into silver, the DLQ
 and gold only the rows they lack, keyed by the bronze coordinates (silver, DLQ) and by the
 record's deterministic id (gold). So replaying a range that was processed changes nothing, and
@@ -10,13 +11,15 @@ replaying after rows were lost puts back exactly the rows that were there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from k2.domain.markets import DataType, Exchange
+from k2.domain.markets import DataType, Exchange, raw_topic
 from k2.domain.validation import DEFAULT_POLICY, ValidationPolicy
 from k2.jobs.gold import gold_table, merge_into_gold
 from k2.jobs.insert_missing import insert_missing
@@ -36,28 +39,85 @@ class ReplayResult:
     dlq_rows: int
 
 
+@dataclass(frozen=True)
+class KafkaPosition:
+    """Replay a topic partition from this offset on (inclusive)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def parse_positions(text: str) -> tuple[KafkaPosition, ...]:
+    """``topic:partition:offset[,topic:partition:offset...]``; raises ValueError saying what is
+    wrong. Only raw topics K2 reads are accepted, each partition at most once."""
+    known = {raw_topic(t, e) for t in DataType for e in Exchange}
+    positions: dict[tuple[str, int], KafkaPosition] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        topic, _, rest = item.rpartition(":")
+        topic, _, partition = topic.rpartition(":")
+        if topic not in known:
+            raise ValueError(
+                f"{item!r}: not topic:partition:offset of a raw topic ({sorted(known)})"
+            )
+        try:
+            position = KafkaPosition(topic, int(partition), int(rest))
+        except ValueError:
+            raise ValueError(f"{item!r}: partition and offset must be integers") from None
+        if position.partition < 0 or position.offset < 0:
+            raise ValueError(f"{item!r}: partition and offset cannot be negative")
+        if (topic, position.partition) in positions:
+            raise ValueError(f"{item!r}: partition {partition} of {topic} named twice")
+        positions[(topic, position.partition)] = position
+    if not positions:
+        raise ValueError("no topic:partition:offset given")
+    return tuple(positions.values())
+
+
+ReplayStart = datetime | Sequence[KafkaPosition] | None
+"""Everything (None), bronze rows from a Kafka timestamp, or from offsets: only the named
+partitions, each from its offset on."""
+
+
 def bronze_range(
     spark: SparkSession,
     settings: K2Settings,
     exchange: Exchange,
     data_type: DataType,
-    since: datetime | None,
+    since: ReplayStart,
 ) -> DataFrame:
     rows = spark.table(bronze_table(exchange, data_type).spark_identifier(settings.glue_database))
-    if since is not None:
-        rows = rows.where(F.col("kafka_timestamp") >= F.lit(since))
-    return rows
+    if since is None:
+        return rows
+    if isinstance(since, datetime):
+        return rows.where(F.col("kafka_timestamp") >= F.lit(since))
+    topic = raw_topic(data_type, exchange)
+    conditions = [
+        (F.col("partition") == p.partition) & (F.col("offset") >= p.offset)
+        for p in since
+        if p.topic == topic
+    ]
+    in_range = reduce(lambda a, b: a | b, conditions, F.lit(False))
+    return rows.where((F.col("topic") == topic) & in_range)
 
 
 def replay(
     spark: SparkSession,
     settings: K2Settings,
-    since: datetime | None = None,
+    since: ReplayStart = None,
     exchanges: tuple[Exchange, ...] = tuple(Exchange),
     data_types: tuple[DataType, ...] = tuple(DataType),
     policy: ValidationPolicy = DEFAULT_POLICY,
 ) -> list[ReplayResult]:
-    """Recompute silver, the DLQ and gold from bronze rows with ``kafka_timestamp >= since``."""
+    """Recompute silver, the DLQ and gold from the bronze rows ``since`` selects.
+
+    With offsets, only the exchanges and data types whose raw topic is named are replayed."""
+    if since is not None and not isinstance(since, datetime):
+        named = {p.topic for p in since}
+        exchanges = tuple(e for e in exchanges if any(raw_topic(t, e) in named for t in data_types))
+        data_types = tuple(
+            t for t in data_types if any(raw_topic(t, e) in named for e in exchanges)
+        )
     database = settings.glue_database
     results = []
     for data_type in data_types:

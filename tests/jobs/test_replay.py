@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from k2.domain.markets import DataType, Exchange
+from k2.domain.markets import DataType, Exchange, raw_topic
 from k2.jobs.bronze import run_bronze
 from k2.jobs.gold import gold_table, run_gold
-from k2.jobs.replay import replay
+from k2.jobs.replay import KafkaPosition, replay
 from k2.jobs.silver import run_silver
 from k2.lake.tables import silver_table
 from k2.local.binance_trade_generator import binance_trades, publish_binance_trades
@@ -53,6 +53,12 @@ def test_replay_changes_nothing_and_restores_what_was_lost(
     streamed_silver = _rows(spark, silver, first_id, 200)
     streamed_gold = _rows(spark, gold, first_id, 200)
     assert len(streamed_silver) == len(streamed_gold) == 200
+    # Where the 101st trade sits in Kafka, for the replay from offsets below.
+    topic = raw_topic(DataType.TRADES, Exchange.BINANCE)
+    [(partition, offset)] = spark.sql(
+        f"SELECT source_partition, source_offset FROM {silver} "  # noqa: S608 - ids only
+        f"WHERE symbol = 'BTCUSDT' AND trade_id = {first_id + 100}"
+    ).collect()
 
     scope: dict[str, Any] = {"exchanges": (Exchange.BINANCE,), "data_types": (DataType.TRADES,)}
     [result] = replay(spark, k2_settings, since, **scope)
@@ -64,6 +70,12 @@ def test_replay_changes_nothing_and_restores_what_was_lost(
     spark.sql(f"DELETE FROM {silver} WHERE {lost}")  # noqa: S608 - ids only
     spark.sql(f"DELETE FROM {gold} WHERE {lost}")  # noqa: S608 - ids only
     assert len(_rows(spark, gold, first_id, 200)) == 100
+
+    # From Kafka offsets: the partition holding the lost trades, from the offset of the 101st;
+    # trades 50-99 stay lost, 100-149 come back.
+    replay(spark, k2_settings, [KafkaPosition(topic, partition, offset)], **scope)
+    restored = {row[4] - first_id for row in _rows(spark, gold, first_id, 200)}
+    assert restored == set(range(50)) | set(range(100, 200))
 
     replay(spark, k2_settings, since, **scope)
     assert _rows(spark, silver, first_id, 200) == streamed_silver

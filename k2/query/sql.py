@@ -1,0 +1,118 @@
+"""The DuckDB statements the engine runs over a scan: pure, no I/O.
+
+Identifiers come only from a table's allow-list (:class:`~k2.query.fields.QueryableTable`) and
+are quoted; every value is a named parameter (``$p0`` ...), so no request value is ever part of
+the SQL text. Ordering is always a total order (the table's ``order_key``), so pages and ties
+are deterministic; a keyset page reads rows strictly after the previous page's last key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from k2.query.fields import QueryableTable
+from k2.query.scan import SCAN_VIEW
+
+Operator = Literal[">=", "<=", ">", "<", "="]
+_OPERATORS: frozenset[str] = frozenset({">=", "<=", ">", "<", "="})
+
+
+@dataclass(frozen=True)
+class Bound:
+    """``field op value``, e.g. ``price >= 100``."""
+
+    field: str
+    op: Operator
+    value: Any
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+class _Parameters:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+def _after(table: QueryableTable, key: Sequence[Any], params: _Parameters) -> str:
+    """Rows strictly after ``key`` in ``table.order_key`` (ascending), expanded
+    lexicographically: ``a > $a OR (a = $a AND (b > $b OR ...))``."""
+    columns = table.order_key
+    if len(key) != len(columns):
+        raise ValueError(f"a key of {len(columns)} values was expected, got {len(key)}")
+    names = [params.add(value) for value in key]
+    condition = f"{table.identifier(columns[-1])} > {names[-1]}"
+    for column, name in zip(reversed(columns[:-1]), reversed(names[:-1]), strict=True):
+        quoted = table.identifier(column)
+        condition = f"{quoted} > {name} OR ({quoted} = {name} AND ({condition}))"
+    return condition
+
+
+def select_rows(
+    table: QueryableTable,
+    fields: Sequence[str],
+    limit: int,
+    bounds: Sequence[Bound] = (),
+    after: Sequence[Any] | None = None,
+    descending: bool = False,
+) -> Statement:
+    """``fields`` of the rows within ``bounds`` (and after the key ``after``), in the table's
+    order (or its reverse), at most ``limit`` rows."""
+    params = _Parameters()
+    columns = ", ".join(table.identifier(name) for name in fields)
+    conditions = []
+    for bound in bounds:
+        if bound.op not in _OPERATORS:
+            raise ValueError(f"unsupported operator {bound.op!r}")
+        conditions.append(f"{table.identifier(bound.field)} {bound.op} {params.add(bound.value)}")
+    if after is not None:
+        if descending:
+            raise ValueError("keyset pages run in ascending order")
+        conditions.append(f"({_after(table, after, params)})")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    direction = " DESC" if descending else ""
+    order = ", ".join(f"{table.identifier(name)}{direction}" for name in table.order_key)
+    limit_param = params.add(limit)
+    sql = f"SELECT {columns} FROM {SCAN_VIEW}{where} ORDER BY {order} LIMIT {limit_param}"  # noqa: S608 - identifiers allow-listed, values bound
+    return Statement(sql, params.values)
+
+
+def distinct_instruments(table: QueryableTable) -> Statement:
+    """Each (exchange, symbol) with rows, sorted."""
+    exchange, symbol = table.identifier("exchange"), table.identifier("symbol")
+    return Statement(
+        f"SELECT DISTINCT {exchange}, {symbol} FROM {SCAN_VIEW} ORDER BY {exchange}, {symbol}"  # noqa: S608
+    )
+
+
+def instrument_stats(table: QueryableTable) -> Statement:
+    """Row count and first/last time per (exchange, symbol), sorted."""
+    exchange, symbol = table.identifier("exchange"), table.identifier("symbol")
+    time = table.identifier(table.time_column)
+    return Statement(
+        f"SELECT {exchange}, {symbol}, count(*) AS row_count, min({time}) AS first_time, "  # noqa: S608
+        f"max({time}) AS last_time FROM {SCAN_VIEW} GROUP BY {exchange}, {symbol} "
+        f"ORDER BY {exchange}, {symbol}"
+    )
+
+
+def trades_for_aggregation(table: QueryableTable) -> Statement:
+    """What aggregations read per trade, grouped by instrument and in trade order."""
+    ts = table.identifier("timestamp")
+    exchange, symbol = table.identifier("exchange"), table.identifier("symbol")
+    trade_id = table.identifier("trade_id")
+    return Statement(
+        f"SELECT {exchange}, {symbol}, epoch_us({ts}) AS ts, {trade_id}, "  # noqa: S608
+        f"{table.identifier('price')}, {table.identifier('quantity')} FROM {SCAN_VIEW} "
+        f"ORDER BY {exchange}, {symbol}, {ts}, {trade_id}"
+    )
