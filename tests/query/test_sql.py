@@ -37,13 +37,13 @@ def test_allow_lists_come_from_the_table_definitions() -> None:
 
 def test_row_filter_names_symbols_exchanges_and_the_time_column() -> None:
     assert row_filter(TRADES) == AlwaysTrue()
-    assert row_filter(TRADES, symbols=["BTCUSDT"]) == EqualTo("symbol", "BTCUSDT")  # type: ignore[call-arg]
+    assert row_filter(TRADES, symbols=["BTCUSDT"]) == EqualTo(term="symbol", literal="BTCUSDT")  # type: ignore[call-arg]
     built = row_filter(QUOTES, ["A", "B"], ["kraken"], TimeRange(5, 9))
     expected = And(
-        In("symbol", {"A", "B"}),  # type: ignore[call-arg]
-        EqualTo("exchange", "kraken"),  # type: ignore[call-arg]
-        GreaterThanOrEqual("ingestion_timestamp", 5),  # type: ignore[call-arg]
-        LessThan("ingestion_timestamp", 9),  # type: ignore[call-arg]
+        In(term="symbol", literals={"A", "B"}),
+        EqualTo(term="exchange", literal="kraken"),  # type: ignore[call-arg]
+        GreaterThanOrEqual(term="ingestion_timestamp", literal=5),  # type: ignore[call-arg]
+        LessThan(term="ingestion_timestamp", literal=9),  # type: ignore[call-arg]
     )
     assert built == expected
 
