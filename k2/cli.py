@@ -494,6 +494,10 @@ def _print_lake(report: LakeReport) -> None:
         "gold_crypto_trades (pyiceberg + DuckDB) vs the ground truth",
         where="in gold",
     )
+    quotes = ", ".join(
+        f"{exchange} {count}" for exchange, count in sorted(report.gold_quotes.items())
+    )
+    console.print(f"gold_crypto_quotes (one row per quote key): {quotes or 'none'}")
     if report.dlq_reasons:
         dlq = Table("source table", "class", "reason", "rows", title="silver_dlq")
         for source, reason_class, reason, rows in report.dlq_reasons:

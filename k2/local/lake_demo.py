@@ -41,6 +41,7 @@ class LakeReport:
     gold: list[GoldRunResult]
     gold_reconciliation: list[SymbolReconciliation]
     dlq_reasons: list[tuple[str, str, str, int]]  # source table, class, reason, rows
+    gold_quotes: dict[str, int]  # quotes in gold_crypto_quotes per exchange
     ohlcv: OhlcvRunResult
     latest_bars: list[dict[str, Any]]  # the latest bar of every timeframe, exchange and symbol
     ohlcv_check: OhlcvCheckReport
@@ -77,6 +78,7 @@ def run_lake_step(
         gold=gold,
         gold_reconciliation=_reconcile_gold(settings, windows, ground_truth_path),
         dlq_reasons=_dlq_reasons(settings),
+        gold_quotes=_gold_quotes(settings),
         ohlcv=ohlcv,
         latest_bars=latest_bars(settings),
         ohlcv_check=check_ohlcv(settings, now - timedelta(days=1), now + timedelta(days=1), now),
@@ -137,6 +139,12 @@ def _reconcile_gold(
             and window.first_id <= trade.trade_id <= window.last_id
         ]
     return reconcile(made, in_gold)
+
+
+def _gold_quotes(settings: K2Settings) -> dict[str, int]:
+    identifier = gold_table(DataType.QUOTES).identifier(settings.glue_database)
+    arrow = read_table(glue_catalog(settings), identifier, ["exchange"])
+    return dict(Counter(arrow.column("exchange").to_pylist()))
 
 
 def _dlq_reasons(settings: K2Settings) -> list[tuple[str, str, str, int]]:
