@@ -13,6 +13,8 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 
+from k2.query.scan import connect
+
 
 def read_table(
     catalog: Catalog,
@@ -27,8 +29,9 @@ def read_table(
 
 
 def duckdb_over(tables: dict[str, pa.Table]) -> duckdb.DuckDBPyConnection:
-    """A fresh DuckDB connection with each Arrow table registered under its name."""
-    connection = duckdb.connect()
+    """A fresh, locked-down DuckDB connection (no extensions, no file access; see
+    :func:`k2.query.scan.connect`) with each Arrow table registered under its name."""
+    connection = connect()
     for name, arrow in tables.items():
         connection.register(name, arrow)
     return connection
