@@ -87,7 +87,12 @@ def format_storage_once(layout: LocalCloudLayout, java: str, classpath: str, con
         check=False,
     )
     if result.returncode != 0:
-        raise LocalCloudError(f"formatting the Kafka log directory failed: {result.stdout.strip()}")
+        # The tool logs INFO lines first; the reason is at the end.
+        reason = " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
+        raise LocalCloudError(
+            f"formatting the Kafka log directory {layout.kafka_data} failed "
+            f"(exit {result.returncode}): {reason}"
+        )
 
 
 def _logging_options() -> list[str]:
