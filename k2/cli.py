@@ -284,8 +284,8 @@ def ohlcv_check(
 
 
 def _print_ohlcv_check(report: OhlcvCheckReport) -> None:
+    from k2.domain.ohlcv import ROLLED_UP_FROM
     from k2.domain.timestamps import micros_to_rfc3339
-    from k2.query.ohlcv_check import ROLLED_UP_FROM
 
     table = Table("timeframe", "bars", "invariant violations", "roll-up mismatches")
     for timeframe, count in report.bars.items():

@@ -25,7 +25,19 @@ A value that does not fit raises :class:`DecimalOutOfRangeError`; it is never ro
 from __future__ import annotations
 
 import re
-from decimal import Context, Decimal, Inexact, InvalidOperation
+from collections.abc import Iterable
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+)
 
 from k2.domain.errors import DecimalOutOfRangeError, InvalidDecimalError
 
@@ -100,3 +112,21 @@ def stored_decimal(value: Decimal) -> Decimal:
     Arrow refuses a Decimal of another scale (``1.5`` * ``2.0`` has scale 2, a product of two
     stored values scale 36) rather than rescale it. Raises if the value does not fit."""
     return check_fits(value).quantize(_STORED_QUANTUM, context=_STORED)
+
+
+# Sums and products of decimals are exact whatever their size under this context, and any
+# rounding traps. (MAX_PREC is safe for + and *; never divide in it.)
+EXACT_ARITHMETIC = Context(
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded],
+)
+
+
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum (the default 28-digit context would round large or finely scaled sums)."""
+    total = Decimal(0)
+    for value in values:
+        total = EXACT_ARITHMETIC.add(total, value)
+    return total

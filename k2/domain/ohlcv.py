@@ -22,22 +22,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import (
-    MAX_EMAX,
-    MAX_PREC,
-    MIN_EMIN,
-    Context,
-    Decimal,
-    DivisionByZero,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    Rounded,
-)
+from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 
-from k2.domain.decimals import SCALE, check_fits
+from k2.domain.decimals import EXACT_ARITHMETIC, SCALE, check_fits, exact_sum
 from k2.domain.errors import DomainError, InvalidIdentifierError
 from k2.domain.timestamps import micros_to_rfc3339
 from k2.domain.trade import TradeV2, check_micros
@@ -101,6 +90,18 @@ def window_end(timestamp_us: int, timeframe: Timeframe) -> int:
     return window_start(timestamp_us, timeframe) + timeframe.micros
 
 
+ROLLED_UP_FROM: Mapping[Timeframe, Timeframe] = MappingProxyType(
+    {
+        Timeframe.FIVE_MINUTES: Timeframe.ONE_MINUTE,
+        Timeframe.THIRTY_MINUTES: Timeframe.FIVE_MINUTES,
+        Timeframe.ONE_HOUR: Timeframe.THIRTY_MINUTES,
+        Timeframe.ONE_DAY: Timeframe.ONE_HOUR,
+    }
+)
+"""What each coarser timeframe's bars are rolled up from: the next finer one, so each roll-up
+reads few rows (24 hourly bars for a day, not 1,440 minute bars) and all five agree."""
+
+
 def check_roll_up(finer: Timeframe, coarser: Timeframe) -> None:
     """Raise ``ValueError`` unless bars of ``finer`` tile each ``coarser`` window exactly."""
     if coarser.micros <= finer.micros:
@@ -109,27 +110,10 @@ def check_roll_up(finer: Timeframe, coarser: Timeframe) -> None:
         raise ValueError(f"cannot roll {finer} bars up to {coarser}: {finer} does not divide it")
 
 
-# Sums and products of decimals are exact whatever their size; this context says so and traps
-# any rounding. (MAX_PREC is safe for + and *; it must never be used for a division.)
-_EXACT = Context(
-    prec=MAX_PREC,
-    Emax=MAX_EMAX,
-    Emin=MIN_EMIN,
-    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded],
-)
-
-
-def _exact_sum(values: Iterable[Decimal]) -> Decimal:
-    total = Decimal(0)
-    for value in values:
-        total = _EXACT.add(total, value)
-    return total
-
-
 def trade_notional(price: Decimal, quantity: Decimal) -> Decimal:
     """``price * quantity`` exactly; raises :class:`DecimalOutOfRangeError` if
     ``decimal(38, 18)`` cannot hold it, never rounds (the default 28-digit context would)."""
-    return check_fits(_EXACT.multiply(price, quantity))
+    return check_fits(EXACT_ARITHMETIC.multiply(price, quantity))
 
 
 def _vwap_unchecked(notional: Decimal, volume: Decimal) -> Decimal:
@@ -279,8 +263,8 @@ def _bar_of(key: BarKey, timeframe: Timeframe, trades: Sequence[BarTrade]) -> Oh
         high=max(trade.price for trade in trades),
         low=min(trade.price for trade in trades),
         close=last.price,
-        volume=check_fits(_exact_sum(trade.quantity for trade in trades)),
-        notional=check_fits(_exact_sum(trade_notional(t.price, t.quantity) for t in trades)),
+        volume=check_fits(exact_sum(trade.quantity for trade in trades)),
+        notional=check_fits(exact_sum(trade_notional(t.price, t.quantity) for t in trades)),
         trade_count=len(trades),
         first_trade_id=first.trade_id,
         first_trade_time=first.timestamp,
@@ -316,8 +300,8 @@ def _merged(key: BarKey, timeframe: Timeframe, bars: Sequence[OhlcvBar]) -> Ohlc
         high=max(bar.high for bar in bars),
         low=min(bar.low for bar in bars),
         close=last.close,
-        volume=check_fits(_exact_sum(bar.volume for bar in bars)),
-        notional=check_fits(_exact_sum(bar.notional for bar in bars)),
+        volume=check_fits(exact_sum(bar.volume for bar in bars)),
+        notional=check_fits(exact_sum(bar.notional for bar in bars)),
         trade_count=sum(bar.trade_count for bar in bars),
         first_trade_id=first.first_trade_id,
         first_trade_time=first.first_trade_time,
@@ -412,8 +396,8 @@ def bar_violations(bar: OhlcvBar) -> list[str]:
     if bar.volume <= 0:
         codes.append("non_positive_volume")
     elif fits:  # out-of-range values make the exact checks meaningless (and could be huge)
-        low_notional = _EXACT.multiply(bar.low, bar.volume)
-        high_notional = _EXACT.multiply(bar.high, bar.volume)
+        low_notional = EXACT_ARITHMETIC.multiply(bar.low, bar.volume)
+        high_notional = EXACT_ARITHMETIC.multiply(bar.high, bar.volume)
         if not low_notional <= bar.notional <= high_notional:
             codes.append("notional_outside_range")
         if not bar.low <= _vwap_unchecked(bar.notional, bar.volume) <= bar.high:

@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from k2.domain.ohlcv import DAY_MICROS, Timeframe, window_start
-from k2.jobs.ohlcv_bars import BAR_KEY, bars_from_trades, rolled_up, window_start_of
+from k2.domain.ohlcv import DAY_MICROS, ROLLED_UP_FROM, Timeframe, window_start
+from k2.jobs.ohlcv_bars import BAR_COLUMNS, BAR_KEY, bars_from_trades, rolled_up, window_start_of
 from k2.lake.table_definition import TableDefinition
 from k2.lake.tables import OHLCV_CREATED_AT, OHLCV_UPDATED_AT, gold_trades_table, ohlcv_table
 from k2.settings import K2Settings
@@ -45,27 +45,7 @@ GOLD_COMMITTED_AT_PROPERTY = "k2.ohlcv.gold-committed-at-ms"
 UPDATED_AT_SLACK = timedelta(days=1)
 
 TRADE_COLUMNS = ["exchange", "symbol", "trade_id", "timestamp", "price", "quantity"]
-_COMPARED = [
-    "window_end",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "notional",
-    "vwap",
-    "trade_count",
-    "first_trade_id",
-    "first_trade_time",
-    "last_trade_id",
-    "last_trade_time",
-]
-_FINER = {  # each timeframe rolls up from the next finer one
-    Timeframe.FIVE_MINUTES: Timeframe.ONE_MINUTE,
-    Timeframe.THIRTY_MINUTES: Timeframe.FIVE_MINUTES,
-    Timeframe.ONE_HOUR: Timeframe.THIRTY_MINUTES,
-    Timeframe.ONE_DAY: Timeframe.ONE_HOUR,
-}
+_COMPARED = [column for column in BAR_COLUMNS if column not in BAR_KEY]
 
 
 @dataclass(frozen=True)
@@ -230,7 +210,7 @@ def rebuild_windows(
         minute = Timeframe.ONE_MINUTE
         trades = _in_windows(gold_trades.select(*TRADE_COLUMNS), "timestamp", touched, minute)
         _merge_timeframe(settings, bars_from_trades(trades, minute), minute)
-        for timeframe, finer in _FINER.items():
+        for timeframe, finer in ROLLED_UP_FROM.items():
             finer_bars = spark.table(_identifier(ohlcv_table(finer), settings))
             coarse = rolled_up(
                 _in_windows(finer_bars, "window_start", touched, timeframe), timeframe

@@ -70,7 +70,7 @@ def _with_window_end_and_vwap(bars: DataFrame, timeframe: Timeframe) -> DataFram
     )
 
 
-_BAR_COLUMNS = [
+BAR_COLUMNS = [
     *BAR_KEY,
     "window_end",
     "open",
@@ -124,7 +124,7 @@ def bars_from_trades(trades: DataFrame, timeframe: Timeframe) -> DataFrame:
             F.col("last.timestamp").alias("last_trade_time"),
         )
     )
-    return _with_window_end_and_vwap(bars, timeframe).select(*_BAR_COLUMNS)
+    return _with_window_end_and_vwap(bars, timeframe).select(*BAR_COLUMNS)
 
 
 def rolled_up(bars: DataFrame, timeframe: Timeframe) -> DataFrame:
@@ -158,4 +158,4 @@ def rolled_up(bars: DataFrame, timeframe: Timeframe) -> DataFrame:
             F.col("last.last_trade_time").alias("last_trade_time"),
         )
     )
-    return _with_window_end_and_vwap(coarse, timeframe).select(*_BAR_COLUMNS)
+    return _with_window_end_and_vwap(coarse, timeframe).select(*BAR_COLUMNS)

@@ -21,33 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import (
-    MAX_EMAX,
-    MAX_PREC,
-    MIN_EMIN,
-    Context,
-    Decimal,
-    DivisionByZero,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    Rounded,
-)
+from decimal import Decimal
 from enum import StrEnum
 from itertools import groupby
 
+from k2.domain.decimals import EXACT_ARITHMETIC, exact_sum
 from k2.domain.ohlcv import vwap as rounded_quotient
 from k2.query.errors import InvalidParameterError, LimitExceededError
 from k2.query.limits import MAX_BUCKETS, MAX_INTERVAL, MAX_PRICE_BUCKETS, MIN_INTERVAL
 from k2.query.params import TimeRange
-
-# + and * are exact at any size under this context (any rounding would trap); never divide in it.
-_EXACT = Context(
-    prec=MAX_PREC,
-    Emax=MAX_EMAX,
-    Emin=MIN_EMIN,
-    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded],
-)
 
 
 class Metric(StrEnum):
@@ -97,19 +79,12 @@ def _ordered(trades: Iterable[PricePoint]) -> list[PricePoint]:
     return sorted(trades, key=lambda trade: (trade.timestamp_us, trade.trade_id))
 
 
-def exact_sum(values: Iterable[Decimal]) -> Decimal:
-    total = Decimal(0)
-    for value in values:
-        total = _EXACT.add(total, value)
-    return total
-
-
 def vwap(trades: Iterable[PricePoint]) -> Decimal | None:
     """Σ(price x quantity) / Σ quantity at 18 places; None without trades."""
     trades = list(trades)
     if not trades:
         return None
-    notional = exact_sum(_EXACT.multiply(t.price, t.quantity) for t in trades)
+    notional = exact_sum(EXACT_ARITHMETIC.multiply(t.price, t.quantity) for t in trades)
     return rounded_quotient(notional, exact_sum(t.quantity for t in trades))
 
 
@@ -123,7 +98,7 @@ def twap(trades: Iterable[PricePoint], window_end_us: int) -> Decimal | None:
         raise ValueError("a trade at or after the TWAP window's end")
     ends = [trade.timestamp_us for trade in ordered[1:]] + [window_end_us]
     weighted = exact_sum(
-        _EXACT.multiply(trade.price, Decimal(end - trade.timestamp_us))
+        EXACT_ARITHMETIC.multiply(trade.price, Decimal(end - trade.timestamp_us))
         for trade, end in zip(ordered, ends, strict=True)
     )
     return rounded_quotient(weighted, Decimal(window_end_us - ordered[0].timestamp_us))
@@ -160,7 +135,7 @@ def buckets(trades: Iterable[PricePoint], interval_us: int, within: TimeRange) -
     for start, group in groupby(ordered, key=lambda t: bucket_start(t.timestamp_us, interval_us)):
         members = list(group)
         end = start + interval_us
-        notional = exact_sum(_EXACT.multiply(t.price, t.quantity) for t in members)
+        notional = exact_sum(EXACT_ARITHMETIC.multiply(t.price, t.quantity) for t in members)
         volume = exact_sum(t.quantity for t in members)
         twap_value = twap(members, min(end, within.end_us))
         assert twap_value is not None  # members is never empty
@@ -209,8 +184,8 @@ def volume_profile(trades: Iterable[PricePoint], step: Decimal) -> list[PriceLev
         volumes.setdefault(level, []).append(trade.quantity)
     return [
         PriceLevel(
-            price_low=_EXACT.multiply(Decimal(level), step),
-            price_high=_EXACT.multiply(Decimal(level + 1), step),
+            price_low=EXACT_ARITHMETIC.multiply(Decimal(level), step),
+            price_high=EXACT_ARITHMETIC.multiply(Decimal(level + 1), step),
             volume=exact_sum(quantities),
             trade_count=len(quantities),
         )

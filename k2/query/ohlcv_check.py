@@ -21,6 +21,7 @@ from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 from k2.domain.ohlcv import (
     DAY_MICROS,
     DEFAULT_RETENTION_DAYS,
+    ROLLED_UP_FROM,
     BarKey,
     OhlcvBar,
     RollUpViolation,
@@ -34,13 +35,6 @@ from k2.lake.tables import ohlcv_table
 from k2.query.lake_reader import read_table
 from k2.settings import K2Settings
 
-# What each coarser table is rolled up from (the OHLCV job's chain).
-ROLLED_UP_FROM = {
-    Timeframe.FIVE_MINUTES: Timeframe.ONE_MINUTE,
-    Timeframe.THIRTY_MINUTES: Timeframe.FIVE_MINUTES,
-    Timeframe.ONE_HOUR: Timeframe.THIRTY_MINUTES,
-    Timeframe.ONE_DAY: Timeframe.ONE_HOUR,
-}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
