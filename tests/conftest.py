@@ -20,11 +20,12 @@ from k2.settings import K2Settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# K2_TEST_PORT_SHIFT moves all three, so two test runs can share a machine.
+# K2_TEST_PORT_SHIFT moves them all, so two test runs can share a machine.
 _SHIFT = int(os.environ.get("K2_TEST_PORT_SHIFT", "0"))
 TEST_AWS_PORT = 14566 + _SHIFT
 TEST_KAFKA_PORT = 19092 + _SHIFT
 TEST_KAFKA_CONTROLLER_PORT = 19093 + _SHIFT
+TEST_API_PORT = 14580 + _SHIFT
 TEST_SIMULATOR_PORTS = {
     "binance_sim_port": 18765 + _SHIFT,
     "kraken_sim_port": 18766 + _SHIFT,
@@ -41,6 +42,7 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
                 "aws_port": TEST_AWS_PORT,
                 "kafka_port": TEST_KAFKA_PORT,
                 "kafka_controller_port": TEST_KAFKA_CONTROLLER_PORT,
+                "api_port": TEST_API_PORT,
                 **TEST_SIMULATOR_PORTS,
             }
         )

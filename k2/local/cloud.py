@@ -1,10 +1,11 @@
 """Start, inspect and stop the local cloud: the AWS endpoint, the Kafka broker, the exchange
-simulator, and provisioning."""
+simulator, provisioning, and the API Gateway in front of the API's Lambda."""
 
 from __future__ import annotations
 
 import json
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +17,15 @@ from k2.local import java_artifacts, kafka_broker, provisioning
 from k2.local.errors import LocalCloudError
 from k2.local.layout import LocalCloudLayout, LocalCloudSettings
 from k2.local.processes import ManagedProcess, ensure_port_free, port_is_listening, wait_until
+from k2.local.usage_plans import create_demo_usage_plans, load_usage_plans
 
 AWS_ENDPOINT = "aws-endpoint"
 KAFKA = "kafka"
 EXCHANGE_SIMULATOR = "exchange-simulator"
-COMPONENTS = (AWS_ENDPOINT, KAFKA, EXCHANGE_SIMULATOR)
+API_GATEWAY = "api-gateway"
+INFRASTRUCTURE = (AWS_ENDPOINT, KAFKA, EXCHANGE_SIMULATOR)
+"""Started first, and healthy before provisioning."""
+COMPONENTS = (*INFRASTRUCTURE, API_GATEWAY)
 FEED_BINANCE = "feed-binance"
 FEED_KRAKEN = "feed-kraken"
 PIPELINE = "pipeline"
@@ -55,6 +60,7 @@ class LocalCloud:
             AWS_ENDPOINT: settings.aws_port,
             KAFKA: settings.kafka_port,
             EXCHANGE_SIMULATOR: settings.simulator_control_port,
+            API_GATEWAY: settings.api_port,
         }[component]
 
     # --- up -----------------------------------------------------------------------------------
@@ -62,6 +68,7 @@ class LocalCloud:
     def up(self, progress: Progress = lambda _: None, *, pipeline: bool = False) -> None:
         """Start what is not running, wait until healthy, provision. Harmless when already up.
 
+        The API Gateway starts last: the API's Lambda handler it runs needs the provisioned cloud.
         With ``pipeline``, also both feed handlers (simulator → Kafka) and one Spark application
         running bronze, silver and gold continuously.
         """
@@ -84,10 +91,13 @@ class LocalCloud:
         progress("Starting the exchange simulator (Binance and Kraken look-alikes)")
         self.start_exchange_simulator()
         progress("Waiting for every component to answer")
-        for component in COMPONENTS:
+        for component in INFRASTRUCTURE:
             self._wait_healthy(component)
         progress("Provisioning buckets, Glue database, schema registry and topics")
         self.provision()
+        progress("Starting the API Gateway (the API's Lambda in process)")
+        self.start_api_gateway()
+        self._wait_healthy(API_GATEWAY)
         if pipeline:
             progress("Starting the feed handlers and the Spark pipeline")
             self.start_pipeline()
@@ -154,6 +164,33 @@ class LocalCloud:
             ]
         )
 
+    def start_api_gateway(self) -> None:
+        """The gateway, with a usage-plans file made on first start (one random demo key) and
+        never overwritten; the handler gets the same keys in ``K2_API_KEYS`` to check itself."""
+        process = self.process(API_GATEWAY)
+        if process.is_running():
+            return
+        layout = self.layout
+        ensure_port_free(layout.settings.api_port, "API Gateway")
+        create_demo_usage_plans(layout.usage_plans_file)
+        keys = load_usage_plans(layout.usage_plans_file).keys
+        environment = {
+            **layout.client_environment(),
+            "K2_API_KEYS": ",".join(key.value for key in keys),
+        }
+        process.start(
+            [
+                sys.executable,
+                "-m",
+                "k2.local.api_gateway",
+                f"--port={layout.settings.api_port}",
+                f"--handler={layout.api_handler}:handler",
+                f"--usage-plans={layout.usage_plans_file}",
+                "--stage=local",
+            ],
+            env=environment,
+        )
+
     def _wait_healthy(self, component: str) -> None:
         process = self.process(component)
 
@@ -209,6 +246,8 @@ class LocalCloud:
                 return True, self._probe_aws()
             if component == KAFKA:
                 return True, self._probe_kafka()
+            if component == API_GATEWAY:
+                return True, self._probe_api_gateway()
             return True, self._probe_simulator()
         except Exception as error:  # a probe reports any failure as unhealthy, with its cause
             return False, f"{type(error).__name__}: {error}".splitlines()[0]
@@ -238,6 +277,18 @@ class LocalCloud:
             f"{trades['binance'] + trades['kraken']} trades made"
         )
 
+    def _probe_api_gateway(self) -> str:
+        """That the gateway answers HTTP; GET /health goes through to the API's Lambda, whose
+        answer (maybe a 502 while the handler cannot start) is reported, not judged."""
+        url = f"{self.layout.api_gateway_url}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback http
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+            error.close()
+        return f"{self.layout.api_gateway_url}, GET /health answers {status}"
+
     # --- down ---------------------------------------------------------------------------------
 
     def down(self, progress: Progress = lambda _: None) -> list[str]:
@@ -257,5 +308,6 @@ class LocalCloud:
             AWS_ENDPOINT: self.start_aws_endpoint,
             KAFKA: self.start_kafka,
             EXCHANGE_SIMULATOR: self.start_exchange_simulator,
+            API_GATEWAY: self.start_api_gateway,
         }[component]()
         self._wait_healthy(component)

@@ -10,8 +10,11 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import k2
 from k2.aws import aws_client
 from k2.local import java_artifacts
+from k2.local.errors import LocalCloudError
+from k2.local.usage_plans import DEMO_KEY_NAME, load_usage_plans
 from k2.settings import K2Settings
 
 LOCAL_ACCESS_KEY = "k2-local"  # the local endpoint accepts any credentials; these are not secrets
@@ -37,6 +40,7 @@ class LocalCloudSettings(BaseSettings):
     simulator_control_port: int = 8767
     simulator_rate: float = Field(20.0, gt=0, description="Trades per second per exchange.")
     simulator_seed: int = 0
+    api_port: int = 4580
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,36 @@ class LocalCloudLayout:
             "K2_FEED_KRAKEN_REST_URL": f"http://{kraken}",
         }
 
+    @property
+    def api_gateway_dir(self) -> Path:
+        return self.root / "api-gateway"
+
+    @property
+    def usage_plans_file(self) -> Path:
+        """The gateway's API keys and usage plans (made with one random demo key on first up)."""
+        return self.api_gateway_dir / "usage-plans.json"
+
+    @property
+    def api_gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    @property
+    def api_handler(self) -> Path:
+        """The API's Lambda handler file, beside the k2 package in this checkout."""
+        return Path(k2.__file__).resolve().parents[1] / "functions" / "api" / "handler.py"
+
+    @property
+    def demo_api_key(self) -> str:
+        """The value of the ``local-demo`` API key."""
+        if not self.usage_plans_file.exists():
+            raise LocalCloudError(
+                f"no API keys yet ({self.usage_plans_file} does not exist); `k2 local up` makes one"
+            )
+        for key in load_usage_plans(self.usage_plans_file).keys:
+            if key.name == DEMO_KEY_NAME:
+                return key.value
+        raise LocalCloudError(f"{self.usage_plans_file} has no key named {DEMO_KEY_NAME!r}")
+
     def pid_file(self, component: str) -> Path:
         return self.run / f"{component}.pid"
 
@@ -94,7 +128,7 @@ class LocalCloudLayout:
         return self.logs / f"{component}.log"
 
     def ensure(self) -> None:
-        folders = (self.logs, self.run, self.kafka_dir, self.jars_cache)
+        folders = (self.logs, self.run, self.kafka_dir, self.jars_cache, self.api_gateway_dir)
         for folder in (*folders, self.simulator_ground_truth.parent):
             folder.mkdir(parents=True, exist_ok=True)
 

@@ -29,6 +29,7 @@ PORTS = {
     "binance_sim_port": 28765,
     "kraken_sim_port": 28766,
     "simulator_control_port": 28767,
+    "api_port": 24580,
 }
 
 
