@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from k2.domain.decimals import plain_text
 from k2.local.errors import LocalCloudError
 
 if TYPE_CHECKING:  # the CLI imports the local cloud lazily, so `k2 --help` stays fast
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the CLI imports the local cloud lazily, so `k2 --help` stay
 
 app = typer.Typer(help="K2 market-data lakehouse.", no_args_is_help=True)
 local_app = typer.Typer(
-    help="The local cloud: AWS endpoint, Kafka broker and exchange simulator.",
+    help="The local cloud: AWS endpoint, Kafka broker, exchange simulator and API Gateway.",
     no_args_is_help=True,
 )
 app.add_typer(local_app, name="local")
@@ -89,6 +89,15 @@ def local_env() -> None:
 
     for key, value in LocalCloud().layout.client_environment().items():
         typer.echo(f"export {key}={shlex.quote(value)}")
+
+
+@local_app.command("api-key")
+def local_api_key() -> None:
+    """Print the local API Gateway's demo API key (send it as the X-API-Key header)."""
+    from k2.local.cloud import LocalCloud
+
+    with _one_line_errors():
+        typer.echo(LocalCloud().layout.demo_api_key)
 
 
 @local_app.command("down")
@@ -515,17 +524,11 @@ def _print_lake(report: LakeReport) -> None:
             bar["timeframe"],
             f"{bar['exchange']} {bar['symbol']}",
             bar["window_start"].strftime("%m-%d %H:%M"),
-            *(_plain(bar[c]) for c in ("open", "high", "low", "close", "volume", "vwap")),
+            *(plain_text(bar[c]) for c in ("open", "high", "low", "close", "volume", "vwap")),
             str(bar["trade_count"]),
         )
     console.print(bars)
     _print_ohlcv_check(report.ohlcv_check)
-
-
-def _plain(value: Decimal) -> str:
-    """A stored decimal(38, 18) without its trailing zeros (a display choice, not a rounding)."""
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _print_status(cloud: LocalCloud) -> bool:

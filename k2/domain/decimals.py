@@ -130,3 +130,10 @@ def exact_sum(values: Iterable[Decimal]) -> Decimal:
     for value in values:
         total = EXACT_ARITHMETIC.add(total, value)
     return total
+
+
+def plain_text(value: Decimal) -> str:
+    """A decimal as positional text without trailing zeros (``65000.12``, never ``6.5E+4``):
+    how K2 shows and serves stored decimal(38, 18) values, exactly."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

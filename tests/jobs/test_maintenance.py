@@ -271,7 +271,7 @@ def _merge(
     view = f"merge_source_{uuid4().hex[:8]}"
     spark.createDataFrame(source, f"{SPARK_SCHEMA}, op STRING").createOrReplaceTempView(view)
     spark.sql(
-        f"MERGE INTO {identifier} t USING {view} s ON t.id = s.id "  # noqa: S608 - ids only
+        f"MERGE INTO {identifier} t USING {view} s ON t.id = s.id "
         "WHEN MATCHED AND s.op = 'delete' THEN DELETE "
         "WHEN MATCHED THEN UPDATE SET t.price = s.price "
         "WHEN NOT MATCHED AND s.op = 'upsert' THEN INSERT (id, symbol, ts, price) "
@@ -449,11 +449,11 @@ def test_bar_retention_deletes_whole_days_older_than_the_retention_and_nothing_y
     result = maintain_table(spark, table, database, now)
     assert result.error is None, result.error
     assert result.expired_bars_deleted == 2
-    kept = spark.sql(f"SELECT window_start FROM {identifier}").collect()  # noqa: S608
+    kept = spark.sql(f"SELECT window_start FROM {identifier}").collect()
     assert sorted(row[0].astimezone(UTC) for row in kept) == starts[2:]
 
     spark.sql(f"ALTER TABLE {identifier} SET TBLPROPERTIES ('{RETENTION_DAYS_PROPERTY}' = '1')")
     assert maintain_table(spark, table, database, now).expired_bars_deleted == 2
-    kept = spark.sql(f"SELECT window_start FROM {identifier}").collect()  # noqa: S608
+    kept = spark.sql(f"SELECT window_start FROM {identifier}").collect()
     assert [row[0].astimezone(UTC) for row in kept] == starts[4:]
     assert maintain_table(spark, gold_trades_table(), database, now).expired_bars_deleted is None

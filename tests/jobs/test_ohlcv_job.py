@@ -168,7 +168,7 @@ def _expected_bars(gold: pa.Table, timeframe: Timeframe) -> dict[tuple[Any, ...]
                any_value(trade_id) FILTER (WHERE z = 1), any_value(ts) FILTER (WHERE z = 1),
                ws + {micros}
         FROM ranked GROUP BY exchange, symbol, ws
-        """  # noqa: S608 - micros is an int from the Timeframe enum
+        """
     ).fetchall()
     bars = {}
     for row in rows:
@@ -190,7 +190,7 @@ def _job_bars(
 ) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     table = ohlcv_table(timeframe).spark_identifier(settings.glue_database)
     rows = spark.sql(
-        f"SELECT exchange, symbol, unix_micros(window_start), open, high, low, close, volume, "  # noqa: S608
+        f"SELECT exchange, symbol, unix_micros(window_start), open, high, low, close, volume, "
         f"notional, vwap, trade_count, first_trade_id, unix_micros(first_trade_time), "
         f"last_trade_id, unix_micros(last_trade_time), unix_micros(window_end) FROM {table}"
     ).collect()
@@ -209,7 +209,7 @@ def _snapshots(spark: SparkSession, settings: K2Settings) -> dict[str, list[int]
     snapshots = {}
     for timeframe in Timeframe:
         table = ohlcv_table(timeframe).spark_identifier(settings.glue_database)
-        rows = spark.sql(f"SELECT snapshot_id FROM {table}.snapshots").collect()  # noqa: S608
+        rows = spark.sql(f"SELECT snapshot_id FROM {table}.snapshots").collect()
         snapshots[str(timeframe)] = sorted(row[0] for row in rows)
     return snapshots
 
@@ -262,7 +262,7 @@ def test_bars_equal_an_independent_computation_through_late_trades_replays_and_b
     assert run_ohlcv(spark, settings).mode == "full"
     _assert_bars_match(spark, settings)
     daily = ohlcv_table(Timeframe.ONE_DAY).spark_identifier(DATABASE)
-    times = f"SELECT unix_micros(window_start), created_at, updated_at FROM {daily}"  # noqa: S608
+    times = f"SELECT unix_micros(window_start), created_at, updated_at FROM {daily}"
     created = {row[0]: row[1] for row in spark.sql(times).collect()}
 
     for batch in (late, later + lone):
@@ -295,7 +295,7 @@ def test_bars_equal_an_independent_computation_through_late_trades_replays_and_b
     # A damaged bar is left alone by incremental runs and repaired by a backfill of its range.
     hourly = ohlcv_table(Timeframe.ONE_HOUR).spark_identifier(DATABASE)
     damaged_at = _utc(DAY0 + day + 3_600_000_000)
-    damage = f"UPDATE {hourly} SET volume = volume + 1 WHERE window_start = :at"  # noqa: S608
+    damage = f"UPDATE {hourly} SET volume = volume + 1 WHERE window_start = :at"
     spark.sql(damage, args={"at": damaged_at})
     run_ohlcv(spark, settings)
     expected_hourly = _expected_bars(_gold(settings), Timeframe.ONE_HOUR)

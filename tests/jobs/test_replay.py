@@ -30,7 +30,7 @@ BUSINESS_COLUMNS = (
 
 def _rows(spark: SparkSession, table: str, first_id: int, count: int) -> list[tuple[Any, ...]]:
     rows = spark.sql(
-        f"SELECT {BUSINESS_COLUMNS} FROM {table} WHERE symbol = 'BTCUSDT' "  # noqa: S608 - ids only
+        f"SELECT {BUSINESS_COLUMNS} FROM {table} WHERE symbol = 'BTCUSDT' "
         f"AND trade_id BETWEEN {first_id} AND {first_id + count} ORDER BY trade_id"
     ).collect()
     return [tuple(row) for row in rows]
@@ -56,7 +56,7 @@ def test_replay_changes_nothing_and_restores_what_was_lost(
     # Where the 101st trade sits in Kafka, for the replay from offsets below.
     topic = raw_topic(DataType.TRADES, Exchange.BINANCE)
     [(partition, offset)] = spark.sql(
-        f"SELECT source_partition, source_offset FROM {silver} "  # noqa: S608 - ids only
+        f"SELECT source_partition, source_offset FROM {silver} "
         f"WHERE symbol = 'BTCUSDT' AND trade_id = {first_id + 100}"
     ).collect()
 
@@ -67,8 +67,8 @@ def test_replay_changes_nothing_and_restores_what_was_lost(
     assert _rows(spark, gold, first_id, 200) == streamed_gold
 
     lost = f"symbol = 'BTCUSDT' AND trade_id BETWEEN {first_id + 50} AND {first_id + 149}"
-    spark.sql(f"DELETE FROM {silver} WHERE {lost}")  # noqa: S608 - ids only
-    spark.sql(f"DELETE FROM {gold} WHERE {lost}")  # noqa: S608 - ids only
+    spark.sql(f"DELETE FROM {silver} WHERE {lost}")
+    spark.sql(f"DELETE FROM {gold} WHERE {lost}")
     assert len(_rows(spark, gold, first_id, 200)) == 100
 
     # From Kafka offsets: the partition holding the lost trades, from the offset of the 101st;
