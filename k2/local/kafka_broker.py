@@ -76,8 +76,8 @@ def format_storage_once(layout: LocalCloudLayout, java: str, classpath: str, con
             classpath,
             STORAGE_TOOL,
             "format",
-            "-t",
-            cluster_id_file.read_text().strip(),
+            # One argument, so an id starting with "-" (1 in 64 random ids) is not an option.
+            f"--cluster-id={cluster_id_file.read_text().strip()}",
             "-c",
             str(config),
             "--ignore-formatted",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from k2.domain.markets import TopicSpec, platform_topics
 from k2.feeds.kafka_producer import build_producer, send_all
+from k2.local import java_artifacts, kafka_broker
 from k2.local.cloud import KAFKA, LocalCloud
+from k2.local.layout import LocalCloudLayout
 from k2.local.provisioning import create_topics
 from k2.settings import K2Settings
 
@@ -76,3 +80,19 @@ def test_committed_offsets_and_data_survive_a_broker_restart(
     rest = _take(consumer, 60)
     consumer.close()
     assert rest == produced[40:]
+
+
+def test_a_cluster_id_starting_with_a_dash_formats(local_cloud: LocalCloud, tmp_path: Path) -> None:
+    """Random ids are base64url, so 1 in 64 starts with "-"; the storage tool must not read it
+    as an option (it did: `expected one argument`, a fresh cloud failing to start)."""
+    layout = LocalCloudLayout(
+        local_cloud.layout.settings.model_copy(update={"state_dir": tmp_path / "state"})
+    )
+    layout.ensure()
+    layout.kafka_dir.mkdir(parents=True, exist_ok=True)
+    (layout.kafka_dir / "cluster-id").write_text("-Ab3dEfGhIjKlMnOpQrStU")
+    classpath = f"{java_artifacts.ensure_bundle(java_artifacts.KAFKA_BROKER, layout.jars_cache)}/*"
+    config = kafka_broker.write_config(layout)
+    kafka_broker.format_storage_once(layout, kafka_broker.java_executable(), classpath, config)
+    meta = (layout.kafka_data / "meta.properties").read_text()
+    assert "cluster.id=-Ab3dEfGhIjKlMnOpQrStU" in meta
