@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from k2.api import API_VERSION, correlation, errors
@@ -55,11 +55,14 @@ def create_app(engine: QueryEngine, keyring: ApiKeyring, settings: ApiSettings) 
     app.state.keyring = keyring
     errors.install(app)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=_ERRORS)
-    for module in (rows, ohlcv, catalog, analytics):
-        v1.include_router(module.router)
     app.include_router(health.router)
-    app.include_router(v1)
+    for module in (rows, ohlcv, catalog, analytics):
+        app.include_router(
+            module.router,
+            prefix="/v1",
+            dependencies=[Depends(require_api_key)],
+            responses=_ERRORS,
+        )
 
     app.add_middleware(
         CORSMiddleware,

@@ -33,7 +33,8 @@ CACHE_SECONDS = (
 def route_template(scope: Scope) -> str:
     """The matched route with its prefix (``/v1/ohlcv/{timeframe}``): a metric dimension of
     bounded cardinality, unlike the path."""
-    included = scope.get("effective_route_context")  # FastAPI's routers nested by prefix
+    fastapi_state = scope.get("fastapi") or {}  # FastAPI keeps an included route's full path here
+    included = fastapi_state.get("effective_route_context")
     if template := getattr(included, "path_format", None):
         return str(template)
     return str(getattr(scope.get("route"), "path", "unmatched"))

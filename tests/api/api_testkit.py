@@ -251,7 +251,7 @@ def rest_event(
     text = body if isinstance(body, str) or body is None else json.dumps(body)
     if text is not None:
         all_headers.setdefault("Content-Type", "application/json")
-        all_headers["Content-Length"] = str(len(text.encode()))
+        all_headers.setdefault("Content-Length", str(len(text.encode())))
     multi_query = {k: v if isinstance(v, list) else [v] for k, v in (query or {}).items()}
     event.update(
         {
