@@ -392,15 +392,35 @@ def demo(
                 lambda step: status.update(step),
             )
     _print_lake(lake)
+    api_ok = _run_api_step(cloud)
     console.print(
         f"logs: {cloud.layout.logs}   AWS endpoint: {cloud.layout.aws_endpoint_url}   "
         f"Kafka: {cloud.layout.kafka_bootstrap_servers}   "
-        f"ground truth: {cloud.layout.simulator_ground_truth}"
+        f"ground truth: {cloud.layout.simulator_ground_truth}   "
+        f"API: {cloud.layout.api_gateway_url}"
     )
     if not report.exact or not all(r.exact for r in lake.gold_reconciliation):
         raise typer.Exit(code=1)
-    if not lake.ohlcv_check.ok:
+    if not lake.ohlcv_check.ok or not api_ok:
         raise typer.Exit(code=1)
+
+
+def _run_api_step(cloud: LocalCloud) -> bool:
+    """The query API over the demo's gold data, with the curl commands a reader can paste."""
+    from k2.local.api_demo import KEY_VARIABLE, run_api_demo
+
+    console.print(
+        "[bold]3. API[/]: the query API's Lambda behind the local API Gateway, called with curl"
+    )
+    with _one_line_errors(), console.status("Calling the API"):
+        results = run_api_demo(cloud.layout.api_gateway_url, cloud.layout.demo_api_key)
+    console.print(f"export {KEY_VARIABLE}=$(.venv/bin/k2 local api-key)", highlight=False)
+    for result in results:
+        colour = "green" if result.ok else "red"
+        console.print(f"[dim]# {result.call.description}[/]")
+        console.print(result.command, highlight=False, soft_wrap=True)
+        console.print(f"  [{colour}]→ {result.summary}[/]", highlight=False)
+    return all(result.ok for result in results)
 
 
 def _log_to_file(path: Path) -> Path:

@@ -43,8 +43,8 @@ def route_template(scope: Scope) -> str:
 def cache_control(method: str, path: str, status: int) -> str:
     if method == "GET" and status < 400:
         for prefix, seconds in CACHE_SECONDS:
-            if path.startswith(prefix) and seconds:
-                return f"private, max-age={seconds}"
+            if path.startswith(prefix):
+                return f"private, max-age={seconds}" if seconds else "no-store"
     return "no-store"
 
 
