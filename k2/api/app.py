@@ -34,7 +34,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, description in {
         400: "Invalid parameter (code says which rule)",
         401: "Missing X-API-Key",
-        403: "Invalid X-API-Key",
+        403: "Missing or invalid X-API-Key (API Gateway answers code forbidden)",
         404: "Snapshot or resource not found",
         410: "The snapshot asked for has been expired",
         413: "Body too large, or the request would read too many rows",

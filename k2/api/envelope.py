@@ -50,7 +50,11 @@ class ErrorDetail(BaseModel):
 class ErrorEnvelope(BaseModel):
     success: Literal[False] = False
     error: ErrorDetail
-    meta: Meta
+    meta: Meta | None = Field(
+        None,
+        description="Absent when API Gateway refuses the request before the API runs: 403 "
+        "forbidden, 413 request_too_large, 429 throttled or quota_exceeded.",
+    )
 
 
 def meta(snapshot_id: int | None = None, files_scanned: int | None = None) -> dict[str, Any]:

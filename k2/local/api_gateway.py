@@ -307,6 +307,22 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._serve()
 
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        """Any other method (TRACE, CONNECT, QUERY, ...): API Gateway's ANY covers only the seven
+        above, and it answers the rest with its MISSING_AUTHENTICATION_TOKEN response (403)."""
+        if name.startswith("do_"):
+            return self._refuse_method
+        raise AttributeError(name)
+
+    def _refuse_method(self) -> None:
+        request_id, extended_id = new_request_id(), new_extended_request_id()
+        trace_id = self.headers.get("X-Amzn-Trace-Id") or _new_trace_id()
+        message = f"Missing Authentication Token: {self.command} is not a method of this API"
+        response = gateway_error(403, "missing_authentication_token", message)
+        self.close_connection = True  # its body, if any, is left unread
+        self._write(response, request_id, extended_id, trace_id)
+        log.info("%s %s 403 (method not supported) request=%s", self.command, self.path, request_id)
+
     def _serve(self) -> None:
         started = time.monotonic()
         request_id, extended_id = new_request_id(), new_extended_request_id()

@@ -252,6 +252,15 @@ def test_only_get_health_is_keyless(echo: Gateway) -> None:
     assert echo.request("POST", "/health", body=b"{}").status == 403
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "CONNECT", "BREW"])
+def test_methods_api_gateway_does_not_serve_get_its_403(echo: Gateway, method: str) -> None:
+    answer = echo.keyed(method, "/v1/trades")
+    assert answer.status == 403
+    assert answer.json()["error"]["code"] == "missing_authentication_token"
+    assert answer.headers["X-Amzn-RequestId"]
+
+
 # --- the event the function receives -----------------------------------------------------------
 
 
