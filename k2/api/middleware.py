@@ -115,6 +115,7 @@ class RequestContextMiddleware:
                     "status": status,
                     "duration_ms": round(latency_ms, 2),
                     "rows": facts.rows,
+                    "rows_scanned": facts.rows_scanned,
                     "files_scanned": facts.files_scanned,
                     "error_code": facts.error_code,
                     "correlation_id": correlation_id,

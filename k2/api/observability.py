@@ -3,7 +3,8 @@
 Logs are JSON lines (CloudWatch Logs Insights can query them); metrics are CloudWatch Embedded
 Metric Format lines written per request (no API call, no shared buffer between concurrent
 requests); tracing is X-Ray, active only inside Lambda. What an endpoint learns while serving
-(rows returned, files scanned, the error code) goes into the request's :class:`RequestFacts`.
+(rows returned and scanned, files scanned, the error code) goes into the request's
+:class:`RequestFacts`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from k2.query.requests import Page
 
 SERVICE = "k2-api"
 NAMESPACE = "K2"
@@ -25,6 +28,7 @@ tracer = Tracer(service=SERVICE)
 class RequestFacts:
     route: str = "unmatched"
     rows: int = 0
+    rows_scanned: int = 0
     files_scanned: int = 0
     error_code: str | None = None
 
@@ -43,10 +47,16 @@ def _current() -> RequestFacts:
     return facts if facts is not None else RequestFacts()
 
 
-def record_read(rows: int, files_scanned: int) -> None:
+def record_read(rows: int, files_scanned: int, rows_scanned: int) -> None:
+    """``rows`` returned, after reading ``rows_scanned`` rows from ``files_scanned`` files."""
     facts = _current()
     facts.rows += rows
+    facts.rows_scanned += rows_scanned
     facts.files_scanned += files_scanned
+
+
+def record_page(page: Page) -> None:
+    record_read(len(page.rows), page.files_scanned, page.rows_scanned)
 
 
 def record_error(code: str) -> None:
@@ -60,6 +70,7 @@ def emit_request_metrics(facts: RequestFacts, status: int, latency_ms: float) ->
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RowsReturned", unit=MetricUnit.Count, value=facts.rows)
+    metrics.add_metric(name="RowsScanned", unit=MetricUnit.Count, value=facts.rows_scanned)
     metrics.add_metric(name="FilesScanned", unit=MetricUnit.Count, value=facts.files_scanned)
     metrics.flush_metrics()
     if facts.error_code is not None:

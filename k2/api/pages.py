@@ -19,7 +19,7 @@ def page_response(
     requested_fields: Sequence[str] | None,
     output: OutputFormat = OutputFormat.JSON,
 ) -> Response:
-    observability.record_read(len(page.rows), page.files_scanned)
+    observability.record_page(page)
     if output is OutputFormat.JSON:
         pagination = {
             "limit": limit,

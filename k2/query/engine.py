@@ -28,6 +28,7 @@ from k2.query.errors import (
     SnapshotNotFoundError,
     TooManyRowsError,
 )
+from k2.query.exact_totals import native_totals
 from k2.query.fields import TRADES, QueryableTable, bars_for, for_data_type
 from k2.query.filters import row_filter
 from k2.query.limits import (
@@ -168,7 +169,13 @@ class QueryEngine:
         )
         statement = sql.select_rows(table, columns, limit + 1, bounds, descending=newest_first)
         rows = self._rows(execute(result.arrow, statement.sql, statement.parameters), fields)
-        return Page(tuple(rows[:limit]), len(rows) > limit, snapshot_id, result.files_planned)
+        return Page(
+            tuple(rows[:limit]),
+            len(rows) > limit,
+            snapshot_id,
+            result.files_planned,
+            rows_scanned=result.arrow.num_rows,
+        )
 
     # --- rows ------------------------------------------------------------------------------
 
@@ -257,7 +264,7 @@ class QueryEngine:
 
         columns = table.select(fields, always=table.order_key)
         rows: list[dict[str, Any]] = []
-        files = 0
+        files = scanned = 0
         low = span.start_us if after is None else max(span.start_us, to_micros(after[0]))
         width = REPLAY_FIRST_WINDOW // timedelta(microseconds=1)
         while low < span.end_us and len(rows) <= limit:
@@ -266,6 +273,7 @@ class QueryEngine:
             where = row_filter(table, symbols, exchanges, window)
             result = scan(loaded, columns, where, snapshot_id)
             files += result.files_planned
+            scanned += result.arrow.num_rows
             statement = sql.select_rows(table, columns, limit + 1 - len(rows), after=after)
             rows += execute(result.arrow, statement.sql, statement.parameters).to_pylist()
             low, width = high, width * 4
@@ -279,7 +287,7 @@ class QueryEngine:
                 ReplayCursor(table.name, snapshot_id, fingerprint, key), self._secret
             )
         projected = tuple({name: row[name] for name in fields} for row in page)
-        return Page(projected, has_more, snapshot_id, files, next_cursor)
+        return Page(projected, has_more, snapshot_id, files, next_cursor, scanned)
 
     # --- catalogue questions ---------------------------------------------------------------
 
@@ -359,6 +367,10 @@ class QueryEngine:
                 f"{result.arrow.num_rows} trades; an aggregation reads at most "
                 f"{MAX_AGGREGATION_TRADES} (narrow the range or the symbols)"
             )
+        if interval_us is None and Metric.VOLUME_PROFILE not in metrics:
+            totals = native_totals(result.arrow, span.end_us, metrics)
+            if totals is not None:
+                return Aggregation(snapshot_id, result.files_planned, totals, result.arrow.num_rows)
         statement = sql.trades_for_aggregation(TRADES)
         ordered = execute(result.arrow, statement.sql, statement.parameters)
         columns_data = (ordered.column(i).to_pylist() for i in range(ordered.num_columns))
@@ -371,7 +383,9 @@ class QueryEngine:
                     exchange, symbol, trades, metrics, span, interval_us, step
                 )
             )
-        return Aggregation(snapshot_id, result.files_planned, tuple(instruments))
+        return Aggregation(
+            snapshot_id, result.files_planned, tuple(instruments), result.arrow.num_rows
+        )
 
     @staticmethod
     def _aggregate_instrument(

@@ -125,6 +125,8 @@ class Page:
     snapshot_id: int | None
     files_scanned: int
     next_cursor: str | None = None
+    rows_scanned: int = 0
+    """Rows the scan read (after pruning, before the SQL's filters and limit)."""
 
 
 @dataclass(frozen=True)
@@ -168,3 +170,4 @@ class Aggregation:
     snapshot_id: int | None
     files_scanned: int
     instruments: tuple[InstrumentAggregation, ...]
+    rows_scanned: int = 0

@@ -276,6 +276,7 @@ def test_each_request_emits_metrics_and_a_log_line(
     emf = [d for d in documents if "_aws" in d]
     served = [d for d in emf if d.get("route") == "/v1/trades" and "Latency" in d]
     assert [d["RowsReturned"] for d in served] == [[7.0], [0.0]]
+    assert served[0]["RowsScanned"][0] >= 8 and served[1]["RowsScanned"] == [0.0]
     assert all(
         d["Latency"][0] > 0 and d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "K2"
         for d in served

@@ -466,6 +466,26 @@ def test_aggregations_equal_an_independent_duckdb_computation(
     )[0]
     assert Decimal(result["twap"]) == _round18(weighted["w"], Decimal(end - weighted["first_us"]))
 
+    # Without buckets or a profile, DuckDB sums exactly (k2.query.exact_totals): same answer.
+    whole_range = invoke(
+        api_handler,
+        "POST",
+        "/v1/aggregations",
+        body={
+            "symbols": ["ETHUSDT"],
+            "metrics": ["vwap", "twap"],
+            "start_time": iso(start),
+            "end_time": iso(end),
+            "as_of": answer.body["meta"]["timestamp"],
+        },
+    )
+    (totals,) = whole_range.data
+    assert (totals["trade_count"], totals["vwap"], totals["twap"]) == (
+        result["trade_count"],
+        result["vwap"],
+        result["twap"],
+    )
+
     buckets = api_lake.duckdb(
         "SELECT epoch_us(timestamp) // ? * ? AS bucket,"
         " arg_min(price, (timestamp, trade_id)) AS open, max(price) AS high,"

@@ -122,8 +122,7 @@ def aggregations(request: AggregationRequest, query_engine: Engine) -> Response:
             travel=request_params.travel(request.as_of),
         )
     )
-    trades = sum(item.trade_count for item in result.instruments)
-    observability.record_read(trades, result.files_scanned)
+    observability.record_read(len(result.instruments), result.files_scanned, result.rows_scanned)
     data = [_instrument(item) for item in result.instruments]
     return json_response(
         envelope.success(data, snapshot_id=result.snapshot_id, files_scanned=result.files_scanned)

@@ -56,7 +56,7 @@ def symbols(
             travel=request_params.travel(as_of),
         )
     )
-    observability.record_read(len(found), 0)
+    observability.record_read(len(found), 0, 0)
     return json_response(envelope.success([asdict(item) for item in found]))
 
 

@@ -99,7 +99,7 @@ def ohlcv_health(query_engine: Engine) -> Response:
                 limit=1,
             )
         )
-        observability.record_read(len(page.rows), page.files_scanned)
+        observability.record_page(page)
         newest = page.rows[0]["window_start"] if page.rows else None
         age = None if newest is None else (now - newest).total_seconds() / 60
         status = "no_data" if age is None else "healthy" if age <= threshold else "stale"
@@ -179,7 +179,7 @@ def ohlcv_batch(
         except QueryError as error:
             item |= {"success": False, "error": {"code": error.code, "message": str(error)}}
         else:
-            observability.record_read(len(page.rows), page.files_scanned)
+            observability.record_page(page)
             pagination = {"limit": query.limit, "returned": len(page.rows)}
             pagination["has_more"] = page.has_more
             item |= {"success": True, "data": list(page.rows), "pagination": pagination}
@@ -206,7 +206,7 @@ def daily_summary(
             limit=10,
         )
     )
-    observability.record_read(len(page.rows), page.files_scanned)
+    observability.record_page(page)
     if not page.rows:
         raise ApiError(404, "not_found", f"no {normalise_symbol(symbol)} bar for {day}")
     summaries = [
