@@ -27,13 +27,14 @@ def native_totals(
 ) -> tuple[InstrumentAggregation, ...] | None:
     """VWAP/TWAP (as asked) per (exchange, symbol) of ``trades`` (all before
     ``window_end_us``), or None when DuckDB cannot sum them exactly."""
-    fits = execute(trades, sql.fits_native_decimal(TRADES).sql, {}).column("fits")[0].as_py()
-    if not fits:
-        return None
-    statement = sql.exact_instrument_sums(TRADES, window_end_us)
+    statement = sql.exact_instrument_sums(
+        TRADES, window_end_us, time_weighted=Metric.TWAP in metrics
+    )
     try:
         rows = execute(trades, statement.sql, statement.parameters).to_pylist()
     except duckdb.OutOfRangeException:  # a sum beyond DECIMAL(38): Python's decimals can
+        return None
+    if not all(row["fits"] for row in rows):  # some value is not exact in these sums
         return None
     return tuple(
         InstrumentAggregation(

@@ -126,37 +126,42 @@ WIDE_DECIMAL = "DECIMAL(38, 8)"
 overflows; with 38 digits the product's type is DECIMAL(38, 16))."""
 
 
-def fits_native_decimal(table: QueryableTable) -> Statement:
-    """Whether every price and quantity is exactly a :data:`NATIVE_DECIMAL` (a value with more
-    places would be rounded by the cast, a larger one fails it: both compare false)."""
-    checks = " AND ".join(
+def _fits_native_decimal(table: QueryableTable) -> str:
+    """Whether a row's price and quantity are exactly :data:`NATIVE_DECIMAL` values (more places
+    are rounded by the cast, a larger value fails it: both compare false)."""
+    return " AND ".join(
         f"coalesce(TRY_CAST({table.identifier(name)} AS {NATIVE_DECIMAL}) = "
         f"{table.identifier(name)}, false)"
         for name in ("price", "quantity")
     )
-    return Statement(f"SELECT coalesce(bool_and({checks}), true) AS fits FROM {SCAN_VIEW}")  # noqa: S608
 
 
-def exact_instrument_sums(table: QueryableTable, window_end_us: int) -> Statement:
-    """Per (exchange, symbol), sorted: trade count, Σ price x quantity, Σ quantity, and
-    Σ price x µs held until the next trade (by timestamp, trade_id; the last until
-    ``window_end_us``) with the first trade's time. Exact only when
-    :func:`fits_native_decimal` holds; DuckDB raises on overflow rather than round."""
+def exact_instrument_sums(
+    table: QueryableTable, window_end_us: int, *, time_weighted: bool = True
+) -> Statement:
+    """Per (exchange, symbol), sorted: trade count, Σ price x quantity, Σ quantity, and (with
+    ``time_weighted``) Σ price x µs held until the next trade (by timestamp, trade_id; the last
+    until ``window_end_us``) with the first trade's time. The sums are exact where ``fits``
+    (every row's values are :data:`NATIVE_DECIMAL`); DuckDB raises on overflow rather than round.
+    """
     params = _Parameters()
-    end = params.add(window_end_us)
     exchange, symbol = table.identifier("exchange"), table.identifier("symbol")
     ts, trade_id = table.identifier("timestamp"), table.identifier("trade_id")
     price = f"CAST({table.identifier('price')} AS {WIDE_DECIMAL})"
     quantity = f"CAST({table.identifier('quantity')} AS {WIDE_DECIMAL})"
-    held = (
-        f"coalesce(lead(epoch_us({ts})) OVER (PARTITION BY {exchange}, {symbol} "
-        f"ORDER BY {ts}, {trade_id}), {end}) - epoch_us({ts})"
-    )
+    held, weighted = "NULL", "NULL"
+    if time_weighted:  # a window over every trade: only when TWAP is asked for
+        held = (
+            f"coalesce(lead(epoch_us({ts})) OVER (PARTITION BY {exchange}, {symbol} "
+            f"ORDER BY {ts}, {trade_id}), {params.add(window_end_us)}) - epoch_us({ts})"
+        )
+        weighted = "sum(price * CAST(held AS DECIMAL(38, 0)))"
     return Statement(
         f"SELECT {exchange} AS exchange, {symbol} AS symbol, count(*) AS trade_count, "  # noqa: S608
-        "sum(price * quantity) AS notional, sum(quantity) AS volume, "
-        "sum(price * CAST(held AS DECIMAL(38, 0))) AS time_weighted, min(us) AS first_us "
+        "bool_and(fits) AS fits, sum(price * quantity) AS notional, sum(quantity) AS volume, "
+        f"{weighted} AS time_weighted, min(us) AS first_us "
         f"FROM (SELECT {exchange}, {symbol}, {price} AS price, {quantity} AS quantity, "
+        f"{_fits_native_decimal(table)} AS fits, "
         f"epoch_us({ts}) AS us, {held} AS held FROM {SCAN_VIEW}) "
         f"GROUP BY {exchange}, {symbol} ORDER BY {exchange}, {symbol}",
         params.values,
