@@ -290,3 +290,32 @@ def test_each_request_emits_metrics_and_a_log_line(
         ("/v1/trades", 400, "invalid_symbol", 0),
     ]
     assert all(r["name"] == "k2-api" and r["correlation_id"] for r in logs)
+
+
+def test_a_read_as_of_an_expired_snapshot_is_a_410(
+    api_handler: ModuleType, api_lake: ApiLake
+) -> None:
+    """On the 1d bars, which get a second snapshot here, so that expiring their first leaves the
+    trades' history (which other tests travel through) whole."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from k2.jobs.ohlcv import run_ohlcv
+    from k2.lake.catalog import glue_catalog
+
+    day = 24 * 3600 * 1_000_000
+    far = api_lake.day0 - 20 * day
+    api_lake.append_trades(random.Random(20), 5, far, far + day)
+    identifier = f"{api_lake.catalog_database}.gold_ohlcv_1d"
+    first = glue_catalog(api_lake.settings).load_table(identifier).history()[0]
+    run_ohlcv(api_lake.spark, api_lake.settings)
+    api_lake.spark.sql(
+        "CALL glue_catalog.system.expire_snapshots("
+        f"table => '{identifier}', snapshot_ids => array({first.snapshot_id}))"
+    ).collect()
+
+    then = datetime.fromtimestamp(first.timestamp_ms / 1000, UTC) + timedelta(milliseconds=1)
+    query = {"symbol": "BTCUSDT", "as_of": then.isoformat()}
+    expired = invoke(api_handler, "GET", "/v1/ohlcv/1d", query)
+    assert (expired.status, expired.code) == (410, "snapshot_expired"), expired.body
+    assert invoke(api_handler, "GET", "/v1/ohlcv/1d", {"symbol": "BTCUSDT"}).status == 200
