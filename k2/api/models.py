@@ -43,7 +43,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RowsQuery(Strict):
+class RowsSelection(Strict):
+    """Which trades or quotes a POST asks for, and in what form."""
+
     symbols: list[Symbol] = Field(
         default_factory=list, max_length=MAX_SYMBOLS, description="Empty: every symbol."
     )
@@ -54,6 +56,9 @@ class RowsQuery(Strict):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_ROWS_PER_REQUEST)
     order: Order = "desc"
     format: OutputFormat = OutputFormat.JSON
+
+
+class RowsQuery(RowsSelection):
     as_of: Moment | None = Field(None, description="Read the tables as they were then.")
 
 
@@ -68,16 +73,8 @@ class QuotesQueryRequest(RowsQuery):
     pass
 
 
-class SnapshotQueryRequest(Strict):
+class SnapshotQueryRequest(RowsSelection):
     data_type: Literal["trades", "quotes"] = "trades"
-    symbols: list[Symbol] = Field(default_factory=list, max_length=MAX_SYMBOLS)
-    exchanges: list[Exchange] = Field(default_factory=list, max_length=8)
-    start_time: Moment | None = None
-    end_time: Moment | None = None
-    fields: list[FieldName] | None = Field(None, max_length=64)
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_ROWS_PER_REQUEST)
-    order: Order = "desc"
-    format: OutputFormat = OutputFormat.JSON
 
 
 class OhlcvQuery(Strict):

@@ -29,7 +29,7 @@ from k2.query.errors import (
     TooManyRowsError,
 )
 from k2.query.exact_totals import native_totals
-from k2.query.fields import TRADES, QueryableTable, bars_for, for_data_type
+from k2.query.fields import QUOTES, TRADES, QueryableTable, bars_for, for_data_type
 from k2.query.filters import row_filter
 from k2.query.limits import (
     DEFAULT_METADATA_TTL_SECONDS,
@@ -152,22 +152,25 @@ class QueryEngine:
     def _page(
         self,
         table: QueryableTable,
-        travel: TimeTravel,
-        span: TimeRange,
-        symbols: Sequence[str],
-        exchanges: Sequence[str],
-        requested: tuple[str, ...] | None,
-        limit: int,
-        newest_first: bool,
+        query: TradesQuery | QuotesQuery | BarsQuery,
+        most_span: timedelta,
+        most_rows: int,
         bounds: Sequence[sql.Bound] = (),
     ) -> Page:
-        fields = table.select(requested)
+        """One page of ``table`` for a rows query: validated, pruned, ``limit + 1`` fetched."""
+        span = time_range(query.start, query.end).check_span(most_span)
+        symbols = normalise_symbols(query.symbols)
+        exchanges = normalise_exchanges(query.exchanges)
+        limit = check_limit(query.limit, most_rows)
+        fields = table.select(query.fields)
         columns = table.select(fields, always=[*table.order_key, *(b.field for b in bounds)])
-        loaded, snapshot_id = self._table(table, travel)
+        loaded, snapshot_id = self._table(table, query.travel)
         result = self._read(
             loaded, snapshot_id, columns, row_filter(table, symbols, exchanges, span)
         )
-        statement = sql.select_rows(table, columns, limit + 1, bounds, descending=newest_first)
+        statement = sql.select_rows(
+            table, columns, limit + 1, bounds, descending=query.newest_first
+        )
         rows = self._rows(execute(result.arrow, statement.sql, statement.parameters), fields)
         return Page(
             tuple(rows[:limit]),
@@ -188,42 +191,16 @@ class QueryEngine:
             ("quantity", "<=", _decimal_bound("max_quantity", query.max_quantity)),
         ]
         bounds = [sql.Bound(name, op, value) for name, op, value in candidates if value is not None]  # type: ignore[arg-type]
-        return self._page(
-            TRADES,
-            query.travel,
-            time_range(query.start, query.end).check_span(MAX_TIME_RANGE),
-            normalise_symbols(query.symbols),
-            normalise_exchanges(query.exchanges),
-            query.fields,
-            check_limit(query.limit, MAX_ROWS_PER_REQUEST),
-            query.newest_first,
-            bounds,
-        )
+        return self._page(TRADES, query, MAX_TIME_RANGE, MAX_ROWS_PER_REQUEST, bounds)
 
     def quotes(self, query: QuotesQuery) -> Page:
         """Gold quotes with ``ingestion_timestamp`` in ``[start, end)``."""
-        return self._page(
-            for_data_type("quotes"),
-            query.travel,
-            time_range(query.start, query.end).check_span(MAX_TIME_RANGE),
-            normalise_symbols(query.symbols),
-            normalise_exchanges(query.exchanges),
-            query.fields,
-            check_limit(query.limit, MAX_ROWS_PER_REQUEST),
-            query.newest_first,
-        )
+        return self._page(QUOTES, query, MAX_TIME_RANGE, MAX_ROWS_PER_REQUEST)
 
     def bars(self, query: BarsQuery) -> Page:
         """OHLCV bars of one timeframe with ``window_start`` in ``[start, end)``."""
         return self._page(
-            bars_for(query.timeframe),
-            query.travel,
-            time_range(query.start, query.end).check_span(MAX_BAR_TIME_RANGE),
-            normalise_symbols(query.symbols),
-            normalise_exchanges(query.exchanges),
-            query.fields,
-            check_limit(query.limit, MAX_BARS_PER_REQUEST),
-            query.newest_first,
+            bars_for(query.timeframe), query, MAX_BAR_TIME_RANGE, MAX_BARS_PER_REQUEST
         )
 
     # --- replay ----------------------------------------------------------------------------

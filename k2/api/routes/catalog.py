@@ -20,6 +20,7 @@ from k2.api.models import (
 )
 from k2.api.pages import page_response
 from k2.api.responses import json_response
+from k2.api.routes.rows import body_query
 from k2.domain.ohlcv import Timeframe
 from k2.query.engine import QueryEngine
 from k2.query.fields import QUOTES, TRADES, QueryableTable, bars_for, for_data_type
@@ -113,24 +114,10 @@ def query_snapshot(
 ) -> Response:
     """Trades or quotes exactly as they were in one snapshot (ids from /v1/snapshots)."""
     table = for_data_type(request.data_type)
-    start, end = request_params.window(
-        request.start_time, request.end_time, request_params.DEFAULT_WINDOW
-    )
-    fields = tuple(request.fields) if request.fields is not None else None
-    travel = request_params.travel(snapshot_id=snapshot_id)
-    common: dict[str, Any] = {
-        "start": start,
-        "end": end,
-        "symbols": tuple(request.symbols),
-        "exchanges": tuple(request.exchanges),
-        "fields": fields,
-        "limit": request.limit,
-        "newest_first": request.order == "desc",
-        "travel": travel,
-    }
+    common = body_query(request, request_params.travel(snapshot_id=snapshot_id))
     page = (
         query_engine.trades(TradesQuery(**common))
         if table is TRADES
         else query_engine.quotes(QuotesQuery(**common))
     )
-    return page_response(page, request.limit, table, fields, request.format)
+    return page_response(page, request.limit, table, common["fields"], request.format)

@@ -11,13 +11,14 @@ from starlette.responses import Response
 from k2.api import request_params
 from k2.api.dependencies import engine
 from k2.api.envelope import Envelope
-from k2.api.models import Moment, Order, QuotesQueryRequest, RowsQuery, TradesQueryRequest
+from k2.api.models import Moment, Order, QuotesQueryRequest, RowsSelection, TradesQueryRequest
 from k2.api.pages import page_response
 from k2.api.row_models import row_model
 from k2.query.engine import QueryEngine
 from k2.query.fields import QUOTES, TRADES
 from k2.query.limits import DEFAULT_LIMIT, MAX_ROWS_PER_REQUEST
 from k2.query.requests import QuotesQuery, TradesQuery
+from k2.query.time_travel import TimeTravel
 
 router = APIRouter(tags=["trades and quotes"])
 
@@ -63,7 +64,7 @@ class RowsParams:
         }
 
 
-def body_query(request: RowsQuery) -> dict[str, Any]:
+def body_query(request: RowsSelection, travel: TimeTravel) -> dict[str, Any]:
     """The engine query's common arguments from a POST body."""
     start, end = request_params.window(
         request.start_time, request.end_time, request_params.DEFAULT_WINDOW
@@ -76,7 +77,7 @@ def body_query(request: RowsQuery) -> dict[str, Any]:
         "fields": tuple(request.fields) if request.fields is not None else None,
         "limit": request.limit,
         "newest_first": request.order == "desc",
-        "travel": request_params.travel(request.as_of),
+        "travel": travel,
     }
 
 
@@ -96,7 +97,7 @@ def get_trades(query_engine: Engine, params: Annotated[RowsParams, Depends()]) -
 def query_trades(request: TradesQueryRequest, query_engine: Engine) -> Response:
     """Many symbols and exchanges, field selection, price and quantity bounds; JSON, CSV or
     Parquet."""
-    query = body_query(request)
+    query = body_query(request, request_params.travel(request.as_of))
     page = query_engine.trades(
         TradesQuery(
             **query,
@@ -124,6 +125,6 @@ def get_quotes(query_engine: Engine, params: Annotated[RowsParams, Depends()]) -
 )
 def query_quotes(request: QuotesQueryRequest, query_engine: Engine) -> Response:
     """Many symbols and exchanges, field selection; JSON, CSV or Parquet."""
-    query = body_query(request)
+    query = body_query(request, request_params.travel(request.as_of))
     page = query_engine.quotes(QuotesQuery(**query))
     return page_response(page, request.limit, QUOTES, query["fields"], request.format)
