@@ -7,11 +7,21 @@ environment (prefix ``K2_``); nothing here knows which of the two it is talking 
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaAuth(StrEnum):
+    """How Kafka clients authenticate; ``k2.feeds.kafka_security`` turns it into client options."""
+
+    PLAINTEXT = "plaintext"
+    """No TLS, no authentication: the local cloud's broker."""
+    MSK_IAM = "msk-iam"
+    """SASL/IAM over TLS (port 9098), the only access MSK Serverless accepts."""
 
 
 class K2Settings(BaseSettings):
@@ -25,6 +35,9 @@ class K2Settings(BaseSettings):
         None, description="The AWS endpoint (the local cloud's moto server); unset in AWS."
     )
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_auth: KafkaAuth = Field(
+        KafkaAuth.PLAINTEXT, description="plaintext (the local broker) or msk-iam (MSK)."
+    )
     glue_database: str = "k2_lakehouse"
     schema_registry_name: str = "k2-market-data"
     lake_bucket: str = "k2-local-lake"

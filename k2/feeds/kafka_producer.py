@@ -7,6 +7,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from k2.domain.markets import MAX_RECORD_BYTES
+from k2.feeds.kafka_security import kafka_python_security
 from k2.settings import K2Settings
 
 
@@ -23,6 +24,7 @@ def build_producer(settings: K2Settings, *, client_id: str = "k2-feed") -> Kafka
         delivery_timeout_ms=120_000,
         max_in_flight_requests_per_connection=5,
         max_request_size=MAX_RECORD_BYTES,  # a dead-lettered frame can be that large
+        **kafka_python_security(settings),
     )
 
 

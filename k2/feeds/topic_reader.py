@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from k2.feeds.kafka_security import kafka_python_security
 from k2.settings import K2Settings
 
 Offsets = dict[TopicPartition, int]
@@ -24,6 +25,7 @@ def _consumer(settings: K2Settings) -> KafkaConsumer:
         enable_auto_commit=False,
         group_id=None,
         consumer_timeout_ms=1000,
+        **kafka_python_security(settings),
     )
 
 

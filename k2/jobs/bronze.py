@@ -21,6 +21,7 @@ from k2.domain.schema_registry_wire import (
     HEADER_VERSION,
     SCHEMA_VERSION_ID_OFFSET,
 )
+from k2.feeds.kafka_security import spark_kafka_security
 from k2.lake.tables import bronze_table
 from k2.settings import K2Settings
 
@@ -71,6 +72,7 @@ def kafka_source(spark: SparkSession, settings: K2Settings, topic: str) -> DataF
         # Offsets that vanished (retention ran before bronze did) must stop the job, not be skipped.
         .option("failOnDataLoss", "true")
         .option("maxOffsetsPerTrigger", "200000")
+        .options(**spark_kafka_security(settings))
         .load()
     )
 

@@ -1,7 +1,7 @@
 """What `k2 local up` creates once the endpoints answer; every step is idempotent.
 
 In AWS the CDK stacks create the same things; the names come from the same settings and the
-topics from the same ``platform_topics()``.
+topics from the same ``platform_topics()`` through the same ``k2.feeds.topic_admin``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from kafka.admin import ConfigResource, KafkaAdminClient
-
 from k2.domain.markets import TopicSpec, platform_topics
+from k2.feeds.topic_admin import ensure_topics
 from k2.settings import K2Settings
 
 
@@ -46,29 +45,6 @@ def create_schema_registry(glue: Any, settings: K2Settings) -> str:
 
 
 def create_topics(settings: K2Settings, topics: list[TopicSpec] | None = None) -> list[str]:
-    """Create the missing topics with explicit partitions and retention; existing ones are kept."""
-    topics = topics if topics is not None else platform_topics()
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="k2-provisioning"
-    )
-    try:
-        existing = set(admin.list_topics())
-        missing = {
-            topic.name: {
-                "num_partitions": topic.partitions,
-                "replication_factor": 1,
-                "configs": topic.config,
-            }
-            for topic in topics
-            if topic.name not in existing
-        }
-        if missing:
-            admin.create_topics(missing, wait_for_metadata=True)
-        present = [topic for topic in topics if topic.name in existing]
-        if present:  # an older cloud's topics take up settings added since
-            admin.alter_configs(
-                [ConfigResource("TOPIC", topic.name, configs=topic.config) for topic in present]
-            )
-    finally:
-        admin.close()
-    return [topic.name for topic in topics]
+    """Create the missing topics with explicit partitions and retention; existing ones are kept
+    (their config is set again). The same code as the AWS custom resource's."""
+    return ensure_topics(settings, platform_topics() if topics is None else topics)

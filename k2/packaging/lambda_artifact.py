@@ -3,9 +3,10 @@
     python -m k2.packaging.lambda_artifact [--out DIR] [--platform x86_64|arm64] [--glibc 2.34]
 
 pip resolves pyproject's runtime `dependencies` under requirements.lock for the target (not this
-machine) into `DIR/package/`; `k2` and `functions/api/handler.py` join them; files Python never
-imports are stripped; `DIR/k2-api-lambda.zip` is written deterministically. The same directory is
-what the container image (functions/api/Dockerfile) adds on top of its base image.
+machine) into `DIR/package/`; `k2` and the handlers of `functions/` join them (at the root, one
+module each: see `k2.packaging.lambda_entry_points`); files Python never imports are stripped;
+`DIR/k2-api-lambda.zip` is written deterministically. The same directory is what the container
+image (functions/api/Dockerfile) adds on top of its base image; its CMD picks the function.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from k2.packaging.artifact_sizes import (
 )
 from k2.packaging.deterministic_zip import write_zip
 from k2.packaging.errors import PackagingError
+from k2.packaging.lambda_entry_points import API, ENTRY_POINTS, EntryPoint
 from k2.packaging.lambda_limits import Choice, Verdict, choose_packaging, verdicts
 from k2.packaging.lambda_target import (
     Glibc,
@@ -59,7 +61,7 @@ from k2.packaging.runtime_pins import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "dist/lambda/api"
-HANDLER = Path("functions/api/handler.py")
+HANDLER = Path(API.source)
 ZIP_NAME = "k2-api-lambda.zip"
 _PIP_TAIL_LINES = 25
 
@@ -73,6 +75,9 @@ class Artifact:
     target: LambdaTarget
     pins: tuple[Pin, ...]
     handler_included: bool
+    """The query API's handler; the custom resources' are in ``entry_points``."""
+    entry_points: tuple[str, ...]
+    """The commands (``module.function``) whose handler files are in the artifact."""
     files: int
     unzipped: int
     zipped: int
@@ -93,6 +98,7 @@ class Artifact:
             },
             "pins": [str(pin) for pin in self.pins],
             "handler_included": self.handler_included,
+            "entry_points": list(self.entry_points),
             "files": self.files,
             "unzipped_bytes": self.unzipped,
             "zipped_bytes": self.zipped,
@@ -150,18 +156,22 @@ def install_dependencies(command: list[str]) -> None:
         )
 
 
-def copy_sources(repo_root: Path, package_dir: Path) -> bool:
-    """`k2` and the handler into the artifact root; False when the handler does not exist yet."""
+def copy_sources(
+    repo_root: Path, package_dir: Path, entry_points: Sequence[EntryPoint] = ENTRY_POINTS
+) -> tuple[EntryPoint, ...]:
+    """`k2` and every handler into the artifact root; the entry points whose handler exists."""
     shutil.copytree(
         repo_root / "k2",
         package_dir / "k2",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
-    handler = repo_root / HANDLER
-    if not handler.is_file():
-        return False
-    shutil.copy2(handler, package_dir / handler.name)
-    return True
+    copied = []
+    for entry_point in entry_points:
+        handler = repo_root / entry_point.source
+        if handler.is_file():
+            shutil.copy2(handler, package_dir / entry_point.file_name)
+            copied.append(entry_point)
+    return tuple(copied)
 
 
 def tree_files(root: Path) -> dict[PurePosixPath, int]:
@@ -241,8 +251,8 @@ def build_artifact(
     if problems:
         raise PackagingError("the resolved set disagrees with the lock:\n" + "\n".join(problems))
 
-    with step("copy k2 and the handler"):
-        handler_included = copy_sources(repo_root, package_dir)
+    with step("copy k2 and the handlers"):
+        entry_points = copy_sources(repo_root, package_dir)
     with step("strip what Python never imports"):
         files = tree_files(package_dir)
         removed = apply_strip(package_dir, plan_strip(files), files)
@@ -257,7 +267,8 @@ def build_artifact(
         zip_path=zip_path,
         target=target,
         pins=pins,
-        handler_included=handler_included,
+        handler_included=API in entry_points,
+        entry_points=tuple(entry_point.command for entry_point in entry_points),
         files=len(files),
         unzipped=unzipped,
         zipped=zipped,
@@ -297,6 +308,7 @@ def render(artifact: Artifact, console: Console, top: int = 10) -> None:
     )
     if not artifact.handler_included:
         console.print(f"[yellow]note:[/] {HANDLER} does not exist yet: the artifact has no handler")
+    console.print(f"entry points (the image's CMD): {', '.join(artifact.entry_points) or 'none'}")
     console.print(f"unzipped {mib(artifact.unzipped)}   zipped {mib(artifact.zipped)}")
     stripped = ", ".join(
         f"{reason} {mib(size)}" for reason, size in artifact.stripped_bytes.most_common()

@@ -1,8 +1,10 @@
-"""The query API's Lambda artifact: what goes in, what is stripped, how it is judged, and (built
-for real, once per session) that it imports with nothing but itself and the standard library."""
+"""The Lambda artifact (the query API and the custom resources): what goes in, what is stripped,
+how it is judged, and (built for real, once per session) that it imports with nothing but itself
+and the standard library."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -23,7 +25,14 @@ from k2.packaging.artifact_sizes import (
 )
 from k2.packaging.deterministic_zip import ZIP_EPOCH, write_zip
 from k2.packaging.errors import PackagingError
-from k2.packaging.lambda_artifact import Artifact, build_artifact, last_lines, pip_install_command
+from k2.packaging.lambda_artifact import (
+    Artifact,
+    build_artifact,
+    copy_sources,
+    last_lines,
+    pip_install_command,
+)
+from k2.packaging.lambda_entry_points import API, ENTRY_POINTS, KAFKA_TOPICS, LAKE_INIT
 from k2.packaging.lambda_limits import (
     ZIP_UNZIPPED_LIMIT,
     Packaging,
@@ -147,6 +156,42 @@ def test_pip_resolves_for_the_target_not_this_machine(tmp_path: Path) -> None:
     assert "manylinux_2_28_x86_64" in platforms and "manylinux2014_x86_64" in platforms
     assert "manylinux_2_29_x86_64" not in platforms
     assert command[-1] == "duckdb==2.0.1"
+
+
+@pytest.mark.unit
+def test_each_function_of_the_image_has_its_own_module_at_the_root() -> None:
+    assert [entry_point.command for entry_point in ENTRY_POINTS] == [
+        "handler.handler",
+        "kafka_topics_handler.on_event",
+        "lake_init_handler.on_event",
+    ]
+    assert (API.file_name, KAFKA_TOPICS.file_name, LAKE_INIT.file_name) == (
+        "handler.py",
+        "kafka_topics_handler.py",
+        "lake_init_handler.py",
+    )
+
+
+@pytest.mark.unit
+def test_every_entry_point_names_a_function_its_handler_file_defines(repo_root: Path) -> None:
+    for entry_point in ENTRY_POINTS:
+        tree = ast.parse((repo_root / entry_point.source).read_text())
+        functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert entry_point.function in functions, entry_point
+
+
+@pytest.mark.unit
+def test_k2_and_every_handler_are_copied_to_the_artifact_root(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    copied = copy_sources(repo_root, tmp_path)
+    assert copied == ENTRY_POINTS
+    for entry_point in ENTRY_POINTS:
+        assert (tmp_path / entry_point.file_name).read_bytes() == (
+            repo_root / entry_point.source
+        ).read_bytes()
+    assert (tmp_path / "k2" / "feeds" / "topic_admin.py").is_file()
+    assert not list(tmp_path.rglob("__pycache__"))
 
 
 @pytest.mark.unit
@@ -335,12 +380,32 @@ def test_the_image_runs_the_handler_from_the_artifact_on_a_glibc_its_wheels_load
     repo_root: Path,
 ) -> None:
     instructions = _dockerfile_instructions(repo_root)
-    base = dict(instructions)["FROM"]
-    assert base.startswith("public.ecr.aws/") and ":3.11-" in base  # CPython 3.11, tag pinned
-    assert "lambda/python:3.11" not in base  # Amazon Linux 2: glibc 2.26, too old for pyarrow
-    assert ("COPY", ". ./") in instructions  # the context is the measured directory, whole
+    bases = [argument.split()[0] for name, argument in instructions if name == "FROM"]
+    assert len(bases) == 2  # a build stage, then the runtime image
+    for base in bases:
+        assert base.startswith("public.ecr.aws/") and ":3.11-" in base  # CPython 3.11, pinned tag
+        assert "lambda/python:3.11" not in base  # Amazon Linux 2: glibc 2.26, too old for pyarrow
+    runs = [argument for name, argument in instructions if name == "RUN"]
+    assert any("python -m k2.packaging.lambda_artifact --out /build" in run for run in runs)
+    # the runtime image adds the measured directory, whole, and nothing else of the build
+    assert ("COPY", "--from=artifact /build/package ./") in instructions
     assert dict(instructions)["ENTRYPOINT"] == '["python", "-m", "awslambdaric"]'
     assert dict(instructions)["CMD"] == '["handler.handler"]'
+
+
+@pytest.mark.unit
+def test_the_build_context_lets_in_exactly_what_the_build_stage_copies(repo_root: Path) -> None:
+    """The CDK asset hashes and stages the context through the same ignore file Docker reads."""
+    ignore = (repo_root / "functions/api/Dockerfile.dockerignore").read_text().splitlines()
+    allowed = {line.removeprefix("!").rstrip("/") for line in ignore if line.startswith("!")}
+    sources = {
+        source  # every COPY argument but the last (the destination) is a source
+        for name, argument in _dockerfile_instructions(repo_root)
+        if name == "COPY" and not argument.startswith("--from")
+        for source in argument.split()[:-1]
+    }
+    assert sources == allowed
+    assert ignore[[line.strip() for line in ignore].index("*")] == "*"  # everything else is out
 
 
 # --- the artifact, built for real -----------------------------------------------------------
@@ -362,13 +427,16 @@ SMOKE_IMPORTS = (
 )
 
 # Runs with -I -S: no site-packages, no PYTHONPATH, no current directory; only the artifact and
-# the interpreter's standard library. Prints where every loaded module came from.
+# the interpreter's standard library. A `module.function` argument (an image CMD) must name a
+# callable. Prints where every loaded module came from.
 SMOKE_SCRIPT = """
 import importlib, json, sys
 root = sys.argv[1]
 sys.path.insert(0, root)
 for name in sys.argv[2:]:
-    importlib.import_module(name)
+    module, _, function = name.partition(":")
+    loaded = importlib.import_module(module)
+    assert not function or callable(getattr(loaded, function)), name
 files = {n: m.__file__ for n, m in list(sys.modules.items()) if getattr(m, "__file__", None)}
 print(json.dumps({"path": sys.path, "files": files}))
 """
@@ -421,12 +489,14 @@ def test_the_artifact_is_measured_stripped_and_zipped(built_artifact: Artifact) 
 def test_the_artifact_imports_with_nothing_but_itself_and_the_stdlib(
     built_artifact: Artifact,
 ) -> None:
-    """Complete, and nothing needed was stripped; the handler too once it exists (it must build
-    its app at import with no network and no AWS: local keys, instance metadata off)."""
+    """Complete, and nothing needed was stripped; every handler too, each with the function its
+    CMD names (the API's builds its app at import with no network and no AWS: local keys,
+    instance metadata off)."""
     root = built_artifact.package_dir
-    modules = list(SMOKE_IMPORTS)
-    if built_artifact.handler_included:
-        modules.append("handler")
+    assert built_artifact.handler_included
+    assert built_artifact.entry_points == tuple(e.command for e in ENTRY_POINTS)
+    handlers = [command.rsplit(".", 1) for command in built_artifact.entry_points]
+    modules = [*SMOKE_IMPORTS, *(module for module, _ in handlers)]
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "K2_API_KEYS": "smoke-test-key",
@@ -434,7 +504,11 @@ def test_the_artifact_imports_with_nothing_but_itself_and_the_stdlib(
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-B", "-c", SMOKE_SCRIPT, str(root), *modules],
+        [
+            *(sys.executable, "-I", "-S", "-B", "-c", SMOKE_SCRIPT, str(root)),
+            *SMOKE_IMPORTS,
+            *(f"{module}:{function}" for module, function in handlers),
+        ],
         capture_output=True,
         text=True,
         env=environment,
