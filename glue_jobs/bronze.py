@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 from k2.jobs.bronze import run_bronze
-from k2.jobs.job_arguments import job_parser, parse_job_arguments
+from k2.jobs.job_arguments import job_parser, job_settings, parse_job_arguments
 from k2.jobs.spark_session import build_spark_session
-from k2.settings import K2Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_job_arguments(job_parser(__doc__ or "", per_exchange=True), argv)
-    settings = K2Settings()
+    parser = job_parser(__doc__ or "", per_exchange=True)
+    args = parse_job_arguments(parser, argv)
+    settings = job_settings(parser, argv)
     spark = build_spark_session(f"k2-bronze-{args.exchange}-{args.data_type}", settings)
     result = run_bronze(spark, settings, args.exchange, args.data_type, args.trigger)
     print(json.dumps(result.__dict__))

@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from k2.jobs.job_arguments import parse_job_arguments
+from k2.jobs.job_arguments import job_settings, parse_job_arguments
 from k2.jobs.maintenance import run_maintenance, tables_named
 from k2.jobs.spark_session import build_spark_session
-from k2.settings import K2Settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         tables = tables_named(names) if names else None
     except ValueError as error:
         parser.error(str(error))
-    settings = K2Settings()
+    settings = job_settings(parser, argv)
     spark = build_spark_session("k2-maintenance", settings)
     results = run_maintenance(spark, settings, tables)
     print(json.dumps([result.as_json() for result in results]))

@@ -7,10 +7,9 @@ import argparse
 import json
 from datetime import datetime
 
-from k2.jobs.job_arguments import parse_job_arguments
+from k2.jobs.job_arguments import job_settings, parse_job_arguments
 from k2.jobs.ohlcv import TimeRange, run_ohlcv
 from k2.jobs.spark_session import build_spark_session
-from k2.settings import K2Settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         except ValueError as error:
             parser.error(str(error))
-    settings = K2Settings()
+    settings = job_settings(parser, argv)
     spark = build_spark_session("k2-ohlcv", settings)
     result = run_ohlcv(spark, settings, backfill)
     print(json.dumps(result.__dict__))

@@ -70,11 +70,28 @@ def local_config(settings: K2Settings) -> dict[str, str]:
     }
 
 
-def build_spark_session(app_name: str, settings: K2Settings) -> SparkSession:
-    """The job's SparkSession; returns the running one if this process already has it."""
+def session_config(settings: K2Settings) -> dict[str, str]:
+    """Every Spark setting the factory applies, without starting Spark.
+
+    In Glue and on EMR Serverless (no ``aws_endpoint_url``) that is only ``catalog_config``: the
+    engine supplies master, jars (Iceberg through ``--datalake-formats iceberg`` or
+    ``/usr/share/aws/iceberg/lib``, the Kafka connector through ``--extra-jars`` or ``--jars``),
+    credentials and its own S3 filesystem, so nothing here may point at a local jar or endpoint.
+    """
     config = catalog_config(settings)
     if settings.aws_endpoint_url:
         config |= local_config(settings)
+    return config
+
+
+def build_spark_session(app_name: str, settings: K2Settings) -> SparkSession:
+    """The job's SparkSession; returns the running one if this process already has it.
+
+    Static settings (``spark.sql.extensions``, the catalog) take effect because the entry point
+    builds the first session of its process, before any SparkContext exists.
+    """
+    config = session_config(settings)
+    if settings.aws_endpoint_url:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the local cloud stays on loopback
         # Python workers (silver's decode step) must run this interpreter, where K2 and its
         # dependencies are installed; PySpark reads only the environment for it.
