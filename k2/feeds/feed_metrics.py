@@ -2,7 +2,9 @@
 
 A Fargate task has no Lambda invocation to flush metrics at, so the reporter flushes on an
 interval: each flush carries the counters' increase since the previous one, and the p50/p99 lag
-from exchange trade time to Kafka acknowledgement over that interval.
+from exchange trade time to Kafka acknowledgement over that interval. The namespace is the
+platform's one namespace, ``K2``; the ``service`` dimension tells these metrics from the API's
+(``k2.monitoring.metrics`` lists them all).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from k2.feeds.feed_handler import FeedHandler
 
-NAMESPACE = "K2/FeedHandler"
+NAMESPACE = "K2"
 
 _COUNTER_NAMES = {
     "frames": "Frames",

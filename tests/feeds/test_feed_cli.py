@@ -78,7 +78,7 @@ def test_sigterm_drains_and_flushes_every_trade_it_received(local_cloud: LocalCl
     assert all(r.exact for r in results), results
     # Metrics went out as CloudWatch embedded-metric documents.
     emf = [line for line in logs if "_aws" in line]
-    assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "K2/FeedHandler"
+    assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "K2"
     reported = sum(sum(line.get("TradesPublished", [])) for line in emf)
     assert reported == counters["trades_published"]
 

@@ -170,7 +170,7 @@ def test_each_emit_prints_one_emf_document_with_the_increase_since_the_last(
     document = emitted_document(capsys)
 
     declared = document["_aws"]["CloudWatchMetrics"][0]
-    assert declared["Namespace"] == NAMESPACE == "K2/FeedHandler"
+    assert declared["Namespace"] == NAMESPACE == "K2"
     assert ["exchange"] in [
         [name for name in dimensions if name == "exchange"] for dimensions in declared["Dimensions"]
     ]
