@@ -26,6 +26,7 @@ from k2.feeds.feed_settings import FeedSettings
 from k2.feeds.glue_schema_registry import GlueSchemaRegistry
 from k2.feeds.kafka_producer import build_producer
 from k2.feeds.kraken_feed import KrakenFeed
+from k2.feeds.liveness import LivenessRecorder, handler_progress
 from k2.feeds.market_data_publisher import MarketDataPublisher
 from k2.feeds.resume_points import read_resume_points
 from k2.feeds.websocket_session import SessionPolicy
@@ -85,16 +86,22 @@ def build_handler(settings: FeedSettings, k2_settings: K2Settings) -> FeedHandle
 async def run_feed(
     settings: FeedSettings, k2_settings: K2Settings, stop: asyncio.Event
 ) -> FeedCounters:
-    """Run one handler with its metrics until ``stop``; close the producer afterwards."""
+    """Run one handler with its metrics and liveness file until ``stop``; close the producer
+    afterwards. The liveness file is left as it is: a stopped handler is simply stale."""
     handler = build_handler(settings, k2_settings)
     reporter = FeedMetricsReporter(handler)
-    metrics_task = asyncio.create_task(reporter.run(settings.metrics_interval_s))
+    liveness = LivenessRecorder(settings.liveness_file, lambda: handler_progress(handler))
+    background = [
+        asyncio.create_task(reporter.run(settings.metrics_interval_s)),
+        asyncio.create_task(liveness.run()),
+    ]
     try:
         return await handler.run(stop)
     finally:
-        metrics_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await metrics_task
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         reporter.emit()
         handler.publisher.close()
 

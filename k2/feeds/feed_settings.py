@@ -9,6 +9,7 @@ rotate well before), Kraken sends a heartbeat every second when a channel is idl
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from k2.domain.markets import Exchange
 from k2.domain.symbols import binance_instrument, kraken_instrument
+from k2.feeds.liveness import DEFAULT_LIVENESS_FILE
 
 DEFAULT_STALE_AFTER_S = {Exchange.BINANCE: 30.0, Exchange.KRAKEN: 10.0}
 DEFAULT_ROTATE_AFTER_S = {Exchange.BINANCE: 23.5 * 3600, Exchange.KRAKEN: None}
@@ -53,6 +55,10 @@ class FeedSettings(BaseSettings):
     backfill_attempts: int = Field(5, ge=1)
     backfill_retry_delay_s: float = Field(1.0, ge=0)
     metrics_interval_s: float = Field(60.0, gt=0)
+    liveness_file: Path = Field(
+        DEFAULT_LIVENESS_FILE,
+        description="Kept fresh for the container health check (k2.feeds.liveness).",
+    )
 
     @field_validator("binance_symbols", "kraken_symbols", mode="before")
     @classmethod
