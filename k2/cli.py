@@ -349,6 +349,63 @@ def feed(
     raise typer.Exit(code=serve(settings, K2Settings(), duration=duration))
 
 
+@app.command("cost")
+def cost(
+    rate: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--rate",
+            help="Messages (trades + quotes) per second; repeatable (default: 1k, 10k, 100k).",
+        ),
+    ] = None,
+    detail: bool = typer.Option(False, "--detail", help="Every line item with its arithmetic."),
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", help="A JSON deployment config (the shape of DeploymentConfig)."),
+    ] = None,
+    markdown: bool = typer.Option(False, "--markdown", help="Markdown (what docs/cost.md embeds)."),
+) -> None:
+    """The monthly cost and the cost per million messages, from the configured resources and
+    published AWS prices (docs/cost.md). No AWS calls."""
+    import json
+
+    from pydantic import ValidationError
+
+    from k2.cost.model import estimate
+    from k2.cost.numbers import num
+    from k2.cost.report import DEFAULT_RATES, detail_table, markdown_report, summary_table
+    from k2.deployment.config import DeploymentConfig
+
+    rates = tuple(rate) if rate else DEFAULT_RATES
+    if any(r <= 0 for r in rates):
+        raise typer.BadParameter("rates must be positive", param_hint="--rate")
+    try:
+        config = (
+            DeploymentConfig.model_validate(json.loads(config_path.read_text()))
+            if config_path
+            else DeploymentConfig()
+        )
+        breakdowns = [estimate(config, r) for r in rates]
+    except (OSError, json.JSONDecodeError, ValidationError, ValueError) as error:
+        errors.print(
+            f"[bold red]error:[/] invalid deployment config {config_path}: {error}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2) from None
+    if markdown:
+        typer.echo(markdown_report(config, rates, detail=detail), nl=False)
+        return
+    console.print(summary_table(breakdowns))
+    for breakdown in breakdowns:
+        if detail:
+            console.print(detail_table(breakdown))
+        for note in breakdown.notes:
+            console.print(
+                f"[yellow]note[/] at {num(breakdown.rate)} msgs/s: {note}", highlight=False
+            )
+
+
 @app.command("demo")
 def demo(
     seconds: float = typer.Option(40.0, min=10.0, help="How long the feed handlers run."),
