@@ -32,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from k2.api.gateway_contract import API_KEY_HEADER, GATEWAY_ERROR_BY_TYPE, KEYLESS_ROUTES
 from k2.local.api_gateway_events import (
     ACCOUNT_ID,
     HttpRequest,
@@ -50,9 +51,6 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 """API Gateway's payload limit; a larger request is refused before its body is read."""
 INTEGRATION_TIMEOUT_S = 29.0
 """API Gateway's default (and, for REST APIs, usual maximum) integration timeout."""
-KEYLESS_ROUTES = frozenset({("GET", "/health"), ("GET", "/docs"), ("GET", "/openapi.json")})
-"""Methods deployed with ``apiKeyRequired: false``; so is every OPTIONS (CORS preflight)."""
-API_KEY_HEADER = "X-API-Key"
 FUNCTION_NAME = "k2-api"
 FUNCTION_MEMORY_MB = 1024
 _DRAIN_LIMIT_BYTES = 1024 * 1024
@@ -203,7 +201,7 @@ class ApiGateway:
         key = self.plans.find_key(api_key)
         if key is None:
             message = f"Forbidden: a valid {API_KEY_HEADER} header is required"
-            return Admission(gateway_error(403, "forbidden", message))
+            return Admission(contract_error("INVALID_API_KEY", message))
         decision = self.plans.admit(key)
         if decision.allowed:
             return Admission(None, key)
@@ -214,11 +212,9 @@ class ApiGateway:
             )
         else:
             message = f"Limit exceeded: the API key's quota is used up; retry in {retry_after}s"
+        response_type = _REFUSALS[decision.outcome]
         return Admission(
-            gateway_error(
-                429, decision.outcome.value, message, [("Retry-After", str(retry_after))]
-            ),
-            key,
+            contract_error(response_type, message, [("Retry-After", str(retry_after))]), key
         )
 
     def invoke(
@@ -261,6 +257,19 @@ def gateway_error(
     return json_response(
         status, {"success": False, "error": {"code": code, "message": message}}, headers
     )
+
+
+_REFUSALS = {Outcome.THROTTLED: "THROTTLED", Outcome.QUOTA_EXCEEDED: "QUOTA_EXCEEDED"}
+"""The API Gateway response type of each usage-plan refusal."""
+
+
+def contract_error(
+    response_type: str, message: str, headers: Sequence[tuple[str, str]] = ()
+) -> HttpResponse:
+    """Gateway response ``response_type`` with the status and code the deployed API uses
+    (``k2.api.gateway_contract``), and a message that may say more (the computed retry-after)."""
+    error = GATEWAY_ERROR_BY_TYPE[response_type]
+    return gateway_error(error.status, error.code, message, headers)
 
 
 class ApiGatewayServer(ThreadingHTTPServer):
@@ -318,7 +327,7 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         request_id, extended_id = new_request_id(), new_extended_request_id()
         trace_id = self.headers.get("X-Amzn-Trace-Id") or _new_trace_id()
         message = f"Missing Authentication Token: {self.command} is not a method of this API"
-        response = gateway_error(403, "missing_authentication_token", message)
+        response = contract_error("MISSING_AUTHENTICATION_TOKEN", message)
         self.close_connection = True  # its body, if any, is left unread
         self._write(response, request_id, extended_id, trace_id)
         log.info("%s %s 403 (method not supported) request=%s", self.command, self.path, request_id)
@@ -353,11 +362,11 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._unread_body = True
             message = f"Request too large: the limit is {MAX_PAYLOAD_BYTES // (1024 * 1024)} MB"
-            return gateway_error(413, "request_too_large", message), None
+            return contract_error("REQUEST_TOO_LARGE", message), None
         body = self._read_body()
         if body is None:
             message = f"Request too large: the limit is {MAX_PAYLOAD_BYTES // (1024 * 1024)} MB"
-            return gateway_error(413, "request_too_large", message), None
+            return contract_error("REQUEST_TOO_LARGE", message), None
         gateway = self.server.gateway
         admission = gateway.admit(self.command, path, self.headers.get(API_KEY_HEADER))
         if admission.refusal is not None:
