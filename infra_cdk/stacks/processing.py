@@ -369,7 +369,43 @@ def job_settings(
     }
 
 
-class GlueRunner(Construct):
+class SparkRunner(Construct):
+    """Turns each stage into Step Functions states; the engines differ only in how one run
+    starts (``_run``)."""
+
+    def __init__(
+        self,
+        stack: ProcessingStack,
+        construct_id: str,
+        artifacts: SparkJobArtifacts,
+        settings_arguments: dict[str, str],
+        role: iam.Role,
+    ) -> None:
+        super().__init__(stack, construct_id)
+        self.root = f"s3://{stack.artifacts_bucket.bucket_name}/{ARTIFACTS_PREFIX}"
+        self.artifacts = artifacts
+        self.settings_arguments = settings_arguments
+        self.role = role
+
+    def stage_task(self, stage: str, config: DeploymentConfig) -> sfn.IChainable:
+        """One state per run of the stage; several run in parallel."""
+        branches = [self._run(stage, arguments) for arguments in stage_runs(config, stage)]
+        if len(branches) == 1:
+            return branches[0]
+        parallel = sfn.Parallel(self, f"{stage.title()}Runs", result_path=sfn.JsonPath.DISCARD)
+        for branch in branches:
+            parallel.branch(branch)
+        return parallel
+
+    def _run(self, stage: str, arguments: dict[str, str]) -> sfn.IChainable:
+        raise NotImplementedError
+
+    @staticmethod
+    def _state_name(stage: str, arguments: dict[str, str]) -> str:
+        return f"{stage.title()} {'-'.join(arguments.values()) or 'all'}"
+
+
+class GlueRunner(SparkRunner):
     """One Glue 5.1 job per stage; a stage's runs differ only in their run arguments."""
 
     def __init__(
@@ -381,9 +417,8 @@ class GlueRunner(Construct):
         settings_arguments: dict[str, str],
         role: iam.Role,
     ) -> None:
-        super().__init__(stack, "Glue")
-        bucket = stack.artifacts_bucket.bucket_name
-        root = f"s3://{bucket}/{ARTIFACTS_PREFIX}"
+        super().__init__(stack, "Glue", artifacts, settings_arguments, role)
+        root = self.root
         subnet = network.vpc.private_subnets[0]
         connection = glue.CfnConnection(
             self,
@@ -449,21 +484,11 @@ class GlueRunner(Construct):
                 "checkpoints in an SSE-S3 bucket.",
             )
 
-    def stage_task(self, stage: str, config: DeploymentConfig) -> sfn.IChainable:
-        runs = stage_runs(config, stage)
-        branches = [self._run(stage, arguments, index) for index, arguments in enumerate(runs)]
-        if len(branches) == 1:
-            return branches[0]
-        parallel = sfn.Parallel(self, f"{stage.title()}Runs", result_path=sfn.JsonPath.DISCARD)
-        for branch in branches:
-            parallel.branch(branch)
-        return parallel
-
-    def _run(self, stage: str, arguments: dict[str, str], index: int) -> sfn.IChainable:
-        suffix = "-".join(value for value in arguments.values()) or "all"
+    def _run(self, stage: str, arguments: dict[str, str]) -> sfn.IChainable:
+        name = self._state_name(stage, arguments)
         run = tasks.GlueStartJobRun(
             self,
-            f"{stage.title()} {suffix}",
+            name,
             glue_job_name=self.jobs[stage].name or "",
             arguments=sfn.TaskInput.from_object(arguments) if arguments else None,
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
@@ -471,13 +496,13 @@ class GlueRunner(Construct):
         )
         _retry_failed_runs(run)
         run.add_catch(
-            sfn.Succeed(self, f"{stage.title()} {suffix} still running"),
+            sfn.Succeed(self, f"{name} still running"),
             errors=["Glue.ConcurrentRunsExceededException"],
         )
         return run
 
 
-class EmrServerlessRunner(Construct):
+class EmrServerlessRunner(SparkRunner):
     """An EMR Serverless application; each stage run is a job run of the same scripts."""
 
     def __init__(
@@ -489,12 +514,7 @@ class EmrServerlessRunner(Construct):
         settings_arguments: dict[str, str],
         role: iam.Role,
     ) -> None:
-        super().__init__(stack, "EmrServerless")
-        self.role = role
-        bucket = stack.artifacts_bucket.bucket_name
-        self.root = f"s3://{bucket}/{ARTIFACTS_PREFIX}"
-        self.artifacts = artifacts
-        self.settings_arguments = settings_arguments
+        super().__init__(stack, "EmrServerless", artifacts, settings_arguments, role)
         self.application = emrs.CfnApplication(
             self,
             "Application",
@@ -546,21 +566,11 @@ class EmrServerlessRunner(Construct):
             "The job runs of K2's own EMR Serverless application (run ids are generated).",
         )
 
-    def stage_task(self, stage: str, config: DeploymentConfig) -> sfn.IChainable:
-        runs = stage_runs(config, stage)
-        branches = [self._run(stage, arguments) for arguments in runs]
-        if len(branches) == 1:
-            return branches[0]
-        parallel = sfn.Parallel(self, f"{stage.title()}Runs", result_path=sfn.JsonPath.DISCARD)
-        for branch in branches:
-            parallel.branch(branch)
-        return parallel
-
     def _run(self, stage: str, arguments: dict[str, str]) -> sfn.IChainable:
-        suffix = "-".join(arguments.values()) or "all"
+        name = self._state_name(stage, arguments)
         entry_arguments: list[str] = []
-        for name, value in {**arguments, **self.settings_arguments}.items():
-            entry_arguments += [name, value]
+        for argument, value in {**arguments, **self.settings_arguments}.items():
+            entry_arguments += [argument, value]
         submit = emr_spark_submit_parameters(self.root, self.artifacts)
         state: dict[str, Any] = {
             "Type": "Task",
@@ -568,7 +578,7 @@ class EmrServerlessRunner(Construct):
             "Parameters": {
                 "ApplicationId": self.application.attr_application_id,
                 "ExecutionRoleArn": self.role.role_arn,
-                "Name": f"{stage}-{suffix}",
+                "Name": name.lower().replace(" ", "-"),
                 "JobDriver": {
                     "SparkSubmit": {
                         "EntryPoint": f"{self.root}/{self.artifacts.scripts[stage]}",
@@ -587,7 +597,7 @@ class EmrServerlessRunner(Construct):
                 }
             ],
         }
-        return sfn.CustomState(self, f"{stage.title()} {suffix}", state_json=state)
+        return sfn.CustomState(self, name, state_json=state)
 
 
 def emr_spark_submit_parameters(root: str, artifacts: SparkJobArtifacts) -> str:
