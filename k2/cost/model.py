@@ -47,6 +47,8 @@ INTERFACE_ENDPOINTS = (
 gateway endpoint). Keep in step with ``infra_cdk``."""
 DASHBOARDS = 1
 SECRETS = 1
+RUN_FAILURE_ALARMS = 3
+"""One failed-execution alarm per scheduled state machine: pipeline, OHLCV, maintenance."""
 FEED_METRICS_PER_EXCHANGE = 20
 """``k2.feeds.feed_metrics``: 17 counters, LagP50, LagP99 and QueueDepth, per exchange."""
 API_ROUTES = 15
@@ -660,7 +662,7 @@ def _log_gb(c: _Context) -> Decimal:
 
 def _observability(c: _Context) -> list[LineItem]:
     p, w = c.prices, c.workload
-    alarms = len(platform_alarms(c.config.alarms, c.exchanges))
+    alarms = len(platform_alarms(c.config.alarms, c.exchanges)) + RUN_FAILURE_ALARMS
     metrics = FEED_METRICS_PER_EXCHANGE * len(c.exchanges)
     metrics += API_ROUTES * API_METRICS_PER_ROUTE + API_ERROR_SERIES
     logs = _log_gb(c)
@@ -681,7 +683,8 @@ def _observability(c: _Context) -> list[LineItem]:
             Decimal(alarms),
             p.cloudwatch_alarm_month,
             CostKind.FIXED,
-            f"{alarms} alarms (k2.monitoring.alarms.platform_alarms)",
+            f"{alarms} alarms (k2.monitoring.alarms.platform_alarms + "
+            f"{RUN_FAILURE_ALARMS} failed-run alarms)",
         ),
         _line(
             "CloudWatch",
