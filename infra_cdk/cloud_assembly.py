@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -82,10 +83,16 @@ def synthesise(
     outdir: Path,
     *context: str,
     region: str | None = None,
+    account: str | None = None,
     must_pass: bool = True,
     app: str | None = None,
 ) -> CloudAssembly:
-    """``cdk synth`` into ``outdir``; ``context`` are ``key=value`` pairs passed with ``-c``."""
+    """``cdk synth`` into ``outdir``; ``context`` are ``key=value`` pairs passed with ``-c``.
+
+    The CLI runs in a working directory of its own next to ``outdir``, with the repository's
+    ``cdk.json`` (its app command pointed at this interpreter), so a synth never writes the
+    repository's ``cdk.context.json``. ``account`` synthesises for a known account, as
+    ``cdk deploy`` does with credentials; the availability zones it would look up are given."""
     if not CDK_CLI.exists():
         raise RuntimeError(f"{CDK_CLI} is missing: `make install` installs the CDK CLI from npm")
     env = {
@@ -95,10 +102,22 @@ def synthesise(
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
     }
-    for variable in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION", "AWS_REGION"):
-        env.pop(variable, None)
+    # Offline and account-free: no credentials, no endpoint (a test session's local cloud would
+    # otherwise answer STS with moto's account), no shared config files, no instance metadata.
+    for variable in list(env):
+        if variable.startswith(("AWS_", "CDK_DEFAULT_")):
+            env.pop(variable)
+    env |= {
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     if region is not None:
         env["AWS_REGION"] = region
+    workdir = _working_directory(outdir, account, region or "us-east-1")
+    if account is not None:
+        env["CDK_DEFAULT_ACCOUNT"] = account
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [str(CDK_CLI), "synth", "--quiet", "--output", str(outdir)]
     if app is not None:  # another app than cdk.json's (the benchmark's baseline)
         command += ["--app", app]
@@ -106,7 +125,7 @@ def synthesise(
         command += ["--context", pair]
     started = time.perf_counter()
     completed = subprocess.run(
-        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+        command, cwd=workdir, env=env, capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - started
     if must_pass and completed.returncode != 0:
@@ -117,6 +136,19 @@ def synthesise(
         (pair.split("=", 1)[1] for pair in context if pair.startswith("k2:environment=")), "dev"
     )
     return CloudAssembly(outdir, environment, seconds)
+
+
+def _working_directory(outdir: Path, account: str | None, region: str) -> Path:
+    workdir = outdir.parent / f"{outdir.name}.app"
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = json.loads((REPO_ROOT / "cdk.json").read_text())
+    settings["app"] = f"{sys.executable} -m infra_cdk.app"
+    (workdir / "cdk.json").write_text(json.dumps(settings))
+    if account is not None:
+        zones = [f"{region}{letter}" for letter in "abc"]
+        lookups = {f"availability-zones:account={account}:region={region}": zones}
+        (workdir / "cdk.context.json").write_text(json.dumps(lookups))
+    return workdir
 
 
 def statements(template: dict[str, Any]) -> list[dict[str, Any]]:

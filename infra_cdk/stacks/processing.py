@@ -333,7 +333,8 @@ class ProcessingStack(Stack):
             "CDK's BucketDeployment and auto-delete functions: their runtimes are chosen by the "
             "CDK release.",
         )
-        assets = f"arn:{Aws.PARTITION}:s3:::cdk-hnb659fds-assets-{Aws.ACCOUNT_ID}-{self.region}/*"
+        # the bootstrap bucket, named with the stack's account and region (tokens or literals)
+        assets = f"arn:{Aws.PARTITION}:s3:::cdk-hnb659fds-assets-{self.account}-{self.region}/*"
         artifacts = self.artifacts_bucket.arn_for_objects("*")
         for finding in (
             "Action::s3:GetObject*",
@@ -420,6 +421,8 @@ class GlueRunner(SparkRunner):
         super().__init__(stack, "Glue", artifacts, settings_arguments, role)
         root = self.root
         subnet = network.vpc.private_subnets[0]
+        subnet_resource = subnet.node.default_child
+        assert isinstance(subnet_resource, ec2.CfnSubnet)
         connection = glue.CfnConnection(
             self,
             "VpcConnection",
@@ -428,7 +431,8 @@ class GlueRunner(SparkRunner):
                 name=config.resource_name("vpc"),
                 connection_type="NETWORK",
                 physical_connection_requirements=glue.CfnConnection.PhysicalConnectionRequirementsProperty(
-                    availability_zone=subnet.availability_zone,
+                    # the subnet's own attribute: a looked-up AZ name would be a literal here
+                    availability_zone=subnet_resource.attr_availability_zone,
                     subnet_id=subnet.subnet_id,
                     security_group_id_list=[network.kafka_clients.security_group_id],
                 ),

@@ -47,3 +47,11 @@ def alternative_templates(alternative: CloudAssembly) -> dict[str, Template]:
         concern: Template.from_json(template)
         for concern, template in alternative.all_templates().items()
     }
+
+
+@pytest.fixture(scope="session")
+def account_assembly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudAssembly]:
+    """Synthesised for a known account, as ``cdk deploy`` with credentials does: names that
+    were tokens become literals, which acknowledgements and templates must survive."""
+    outdir = tmp_path_factory.mktemp("cdk-account") / "cdk.out"
+    yield synthesise(outdir, account="111111111111", region="eu-west-1")

@@ -178,3 +178,16 @@ def test_resource_counts_per_stack(assembly: CloudAssembly) -> None:
     assert kinds["AWS::ApiGateway::RestApi"] == 1
     assert kinds["AWS::Athena::WorkGroup"] == 1
     assert kinds["AWS::CloudWatch::Dashboard"] == 1
+
+
+def test_a_known_account_synthesises_as_cleanly(account_assembly: CloudAssembly) -> None:
+    """With credentials, CDK resolves account and region to literals (the bootstrap bucket, AZs);
+    every acknowledgement must still match, and no AZ name may be baked into a resource."""
+    report = account_assembly.nag_report
+    assert report["conclusion"] == "success", report["violations"]
+    text = json.dumps(account_assembly.all_templates())
+    assert "cdk-hnb659fds-assets-111111111111-eu-west-1" in text
+    connection = account_assembly.resources("Processing", "AWS::Glue::Connection")
+    (properties,) = [c["Properties"]["ConnectionInput"] for c in connection.values()]
+    zone = properties["PhysicalConnectionRequirements"]["AvailabilityZone"]
+    assert isinstance(zone, dict), zone  # the subnet's attribute, not a literal zone name
