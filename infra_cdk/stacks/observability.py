@@ -18,9 +18,10 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra_cdk.monitoring_widgets import alarm, widget
+from infra_cdk.spark_runners import EmrServerlessRunner
 from infra_cdk.stacks.api import ApiStack
 from infra_cdk.stacks.ingestion import IngestionStack
-from infra_cdk.stacks.processing import EmrServerlessRunner, ProcessingStack
+from infra_cdk.stacks.processing import ProcessingStack
 from k2.deployment.config import DeploymentConfig, Engine
 from k2.monitoring.alarms import job_failure_rule, platform_alarms
 from k2.monitoring.dashboard import PLATFORM_DASHBOARD

@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra_cdk.cloud_assembly import CloudAssembly
-from infra_cdk.stacks.processing import GLUE_VERSION, STAGES
+from infra_cdk.spark_runners import GLUE_VERSION, STAGES
 from k2.settings import K2Settings
 
 pytestmark = pytest.mark.infra
