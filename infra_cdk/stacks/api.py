@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Aws, CfnOutput, Duration, Environment, Stack
+from aws_cdk import CfnOutput, Duration, Environment, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -63,10 +63,7 @@ class ApiStack(Stack):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=function_logs,
             environment={
-                "K2_ENVIRONMENT": config.environment,
-                "K2_REGION": Aws.REGION,
-                "K2_GLUE_DATABASE": lakehouse.database_name,
-                "K2_LAKE_BUCKET": lakehouse.lake_bucket_name,
+                **lakehouse.settings_environment(),
                 "K2_API_KEYS_SECRET_ID": self.key_secret.secret_arn,
                 "POWERTOOLS_SERVICE_NAME": "k2-api",
                 "POWERTOOLS_METRICS_NAMESPACE": "K2",

@@ -142,11 +142,8 @@ def feed_environment(
 ) -> dict[str, str]:
     """``K2Settings`` and ``FeedSettings`` of one handler (``docs/deploy.md`` lists them)."""
     return {
-        "K2_ENVIRONMENT": config.environment,
-        "K2_REGION": Stack.of(streaming).region,
-        "K2_KAFKA_BOOTSTRAP_SERVERS": streaming.bootstrap_servers,
-        "K2_KAFKA_AUTH": "msk-iam",
-        "K2_SCHEMA_REGISTRY_NAME": lakehouse.registry_name,
+        **lakehouse.settings_environment(),
+        **streaming.settings_environment(),
         "K2_FEED_EXCHANGE": str(exchange),
         "K2_FEED_BINANCE_SYMBOLS": ",".join(config.binance_symbols),
         "K2_FEED_KRAKEN_SYMBOLS": ",".join(config.kraken_symbols),

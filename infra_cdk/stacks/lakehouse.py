@@ -144,13 +144,7 @@ class LakehouseStack(Stack):
             self,
             "Tables",
             handler=LAKE_INIT_HANDLER,
-            environment={
-                "K2_ENVIRONMENT": config.environment,
-                "K2_REGION": Aws.REGION,
-                "K2_GLUE_DATABASE": self.database_name,
-                "K2_LAKE_BUCKET": self.lake_bucket_name,
-                "POWERTOOLS_SERVICE_NAME": "k2-lake-init",
-            },
+            environment={**self.settings_environment(), "POWERTOOLS_SERVICE_NAME": "k2-lake-init"},
             properties={"TablesFingerprint": tables_fingerprint()},
             log_days=config.retention.log_days,
         )
@@ -158,6 +152,17 @@ class LakehouseStack(Stack):
         self.tables.role.add_to_policy(self.catalog_statement(write=True))
         self.grant_warehouse(self.tables.role, write=True)
         self.acknowledge_catalog_tables(self.tables.role)
+
+    def settings_environment(self) -> dict[str, str]:
+        """The lake's names as ``K2Settings`` reads them (``K2_<FIELD>``), for every deployable."""
+        return {
+            "K2_ENVIRONMENT": self.config.environment,
+            "K2_REGION": Aws.REGION,
+            "K2_GLUE_DATABASE": self.database_name,
+            "K2_LAKE_BUCKET": self.lake_bucket_name,
+            "K2_CHECKPOINTS_BUCKET": self.checkpoints_bucket_name,
+            "K2_SCHEMA_REGISTRY_NAME": self.registry_name,
+        }
 
     def _bucket(
         self,

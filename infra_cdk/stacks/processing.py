@@ -59,7 +59,7 @@ class ProcessingStack(Stack):
             retain_on_delete=False,
         )
         self.role = self._job_role(config, network, streaming, lakehouse)
-        settings_arguments = job_settings(config, streaming, lakehouse)
+        settings_arguments = job_settings(streaming, lakehouse)
         root = f"s3://{self.artifacts_bucket.bucket_name}/{ARTIFACTS_PREFIX}"
         engine = GlueRunner if config.engine is Engine.GLUE else EmrServerlessRunner
         runner: SparkRunner = engine(
@@ -325,17 +325,7 @@ class ProcessingStack(Stack):
             )
 
 
-def job_settings(
-    config: DeploymentConfig, streaming: StreamingStack, lakehouse: LakehouseStack
-) -> dict[str, str]:
+def job_settings(streaming: StreamingStack, lakehouse: LakehouseStack) -> dict[str, str]:
     """``K2Settings`` for the jobs as ``--K2_<FIELD>`` job arguments (Glue sets no env vars)."""
-    return {
-        "--K2_ENVIRONMENT": config.environment,
-        "--K2_REGION": Aws.REGION,
-        "--K2_KAFKA_BOOTSTRAP_SERVERS": streaming.bootstrap_servers,
-        "--K2_KAFKA_AUTH": "msk-iam",
-        "--K2_GLUE_DATABASE": lakehouse.database_name,
-        "--K2_SCHEMA_REGISTRY_NAME": lakehouse.registry_name,
-        "--K2_LAKE_BUCKET": lakehouse.lake_bucket_name,
-        "--K2_CHECKPOINTS_BUCKET": lakehouse.checkpoints_bucket_name,
-    }
+    environment = {**lakehouse.settings_environment(), **streaming.settings_environment()}
+    return {f"--{name}": value for name, value in environment.items()}

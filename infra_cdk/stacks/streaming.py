@@ -68,8 +68,7 @@ class StreamingStack(Stack):
             "Topics",
             handler=KAFKA_TOPICS_HANDLER,
             environment={
-                "K2_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
-                "K2_KAFKA_AUTH": "msk-iam",
+                **self.settings_environment(),
                 "POWERTOOLS_SERVICE_NAME": "k2-kafka-topics",
             },
             properties={"TopicsFingerprint": topics_fingerprint()},
@@ -192,6 +191,10 @@ class StreamingStack(Stack):
             "own logs; the one API it calls is granted separately, on this cluster only.",
         )
         return brokers.get_response_field("BootstrapBrokerStringSaslIam")
+
+    def settings_environment(self) -> dict[str, str]:
+        """How ``K2Settings`` reaches this cluster: its IAM bootstrap string, SASL/IAM auth."""
+        return {"K2_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers, "K2_KAFKA_AUTH": "msk-iam"}
 
     def cluster_connect_statement(self) -> iam.PolicyStatement:
         return iam.PolicyStatement(

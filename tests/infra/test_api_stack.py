@@ -11,6 +11,8 @@ from infra_cdk.cloud_assembly import CloudAssembly
 from k2.api.gateway_contract import GATEWAY_ERRORS, KEYLESS_ROUTES
 from k2.api.settings import ApiSettings
 from k2.deployment.config import ApiSize
+from k2.settings import K2Settings
+from tests.infra.settings_variables import settings_variables
 
 pytestmark = pytest.mark.infra
 
@@ -33,11 +35,7 @@ def test_lambda_runs_the_api_handler_from_the_image(templates: dict[str, Templat
 
 
 def test_environment_is_what_the_settings_classes_read(assembly: CloudAssembly) -> None:
-    from k2.settings import K2Settings
-
-    known = {f"K2_{name.upper()}" for name in K2Settings.model_fields} | {
-        f"K2_API_{name.upper()}" for name in ApiSettings.model_fields
-    }
+    known = settings_variables(K2Settings, ApiSettings)
     for function in assembly.resources("Api", "AWS::Lambda::Function").values():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         names = {name for name in variables if name.startswith("K2_")}

@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 from infra_cdk.cloud_assembly import CloudAssembly, as_list, statements
 from k2.feeds.feed_settings import FeedSettings
 from k2.settings import K2Settings
+from tests.infra.settings_variables import settings_variables
 
 pytestmark = pytest.mark.infra
 
@@ -56,9 +57,7 @@ def test_containers_log_and_report_health(assembly: CloudAssembly) -> None:
 
 def test_environment_is_what_the_settings_classes_read(assembly: CloudAssembly) -> None:
     """Every variable the stack sets is a field of K2Settings or FeedSettings (no typos)."""
-    known = {f"K2_{name.upper()}" for name in K2Settings.model_fields} | {
-        f"K2_FEED_{name.upper()}" for name in FeedSettings.model_fields
-    }
+    known = settings_variables(K2Settings, FeedSettings)
     for task in assembly.resources("Ingestion", "AWS::ECS::TaskDefinition").values():
         (container,) = task["Properties"]["ContainerDefinitions"]
         names = {variable["Name"] for variable in container["Environment"]}

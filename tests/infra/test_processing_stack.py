@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 from infra_cdk.cloud_assembly import CloudAssembly
 from infra_cdk.spark_runners import GLUE_VERSION, STAGES
 from k2.settings import K2Settings
+from tests.infra.settings_variables import settings_variables
 
 pytestmark = pytest.mark.infra
 
@@ -19,7 +20,7 @@ def test_one_glue_5_1_job_per_stage_running_our_scripts(assembly: CloudAssembly)
     assert sorted(job["Properties"]["Name"] for job in jobs.values()) == sorted(
         f"k2-dev-{stage}" for stage in STAGES
     )
-    known = {f"--K2_{name.upper()}" for name in K2Settings.model_fields}
+    known = {f"--{variable}" for variable in settings_variables(K2Settings)}
     for job in jobs.values():
         properties = job["Properties"]
         assert properties["GlueVersion"] == GLUE_VERSION == "5.1"
