@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,8 @@ def local_up(
     pipeline: bool = typer.Option(
         False,
         "--pipeline",
-        help="Also run both feed handlers and bronze → silver → gold continuously (one Spark app).",
+        help="Also run both feed handlers, bronze → silver → gold continuously (one Spark app) "
+        "and the freshness check every minute.",
     ),
 ) -> None:
     """Start the local cloud (idempotent) and provision buckets, database, registry and topics."""
@@ -406,6 +408,55 @@ def cost(
             )
 
 
+@app.command("sql")
+def sql(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="One Athena (Trino) SQL statement; none: an interactive session."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write every row to this file (.csv or .parquet)."),
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="table, csv or parquet (default: from --output).")
+    ] = None,
+    target: Annotated[
+        str,
+        typer.Option(
+            help="auto: the endpoint K2_AWS_ENDPOINT_URL names, else the local cloud if it is "
+            "running, else AWS; local; aws."
+        ),
+    ] = "auto",
+) -> None:
+    """Run Athena SQL on the lake's tables (database and workgroup from K2_* settings).
+
+    Time travel works as on Athena: `FROM t FOR VERSION AS OF <snapshot id>` or
+    `FOR TIMESTAMP AS OF TIMESTAMP '2026-11-26 08:00:00 UTC'`. Only reads are allowed.
+    """
+    from k2.sql_command import (
+        OutputFormat,
+        Target,
+        execute,
+        interactive,
+        output_format_for,
+        resolve_session,
+    )
+
+    try:
+        chosen = output_format_for(output, OutputFormat(output_format) if output_format else None)
+        session = resolve_session(Target(target))
+    except ValueError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(code=2) from None
+    if query is None:
+        interactive(session)
+        return
+    console.print(f"[dim]{session.label}[/]", highlight=False)
+    if execute(session, query, output, chosen) is None:
+        raise typer.Exit(code=1)
+
+
 @app.command("demo")
 def demo(
     seconds: float = typer.Option(40.0, min=10.0, help="How long the feed handlers run."),
@@ -418,6 +469,7 @@ def demo(
 
     cloud = LocalCloud()
     cloud.layout.export_client_environment()
+    os.environ["K2_METRICS_STDOUT"] = "false"  # this stdout is a terminal; metrics are shipped
     with _one_line_errors():
         if not all(component.healthy for component in cloud.status()):
             raise LocalCloudError("the local cloud is not running; start it with `k2 local up`")
@@ -450,6 +502,8 @@ def demo(
             )
     _print_lake(lake)
     api_ok = _run_api_step(cloud)
+    sql_ok = _run_sql_step()
+    _run_observability_step(cloud)
     console.print(
         f"logs: {cloud.layout.logs}   AWS endpoint: {cloud.layout.aws_endpoint_url}   "
         f"Kafka: {cloud.layout.kafka_bootstrap_servers}   "
@@ -458,7 +512,7 @@ def demo(
     )
     if not report.exact or not all(r.exact for r in lake.gold_reconciliation):
         raise typer.Exit(code=1)
-    if not lake.ohlcv_check.ok or not api_ok:
+    if not lake.ohlcv_check.ok or not api_ok or not sql_ok:
         raise typer.Exit(code=1)
 
 
@@ -478,6 +532,57 @@ def _run_api_step(cloud: LocalCloud) -> bool:
         console.print(result.command, highlight=False, soft_wrap=True)
         console.print(f"  [{colour}]→ {result.summary}[/]", highlight=False)
     return all(result.ok for result in results)
+
+
+def _run_sql_step() -> bool:
+    """The Analytics stack's daily-VWAP named query, as saved in the local research work group,
+    through `k2 sql` on the local endpoint's Athena."""
+    from k2.local.observability_demo import DEMO_NAMED_QUERY, saved_named_query
+    from k2.sql_command import OutputFormat, Target, execute, resolve_session
+
+    console.print(
+        "[bold]4. SQL[/]: Athena's API on the local endpoint (Trino SQL on DuckDB over the Iceberg "
+        f"tables), running the saved named query {DEMO_NAMED_QUERY}"
+    )
+    session = resolve_session(Target.AUTO)
+    sql = saved_named_query(session.athena, session.settings.athena_workgroup, DEMO_NAMED_QUERY)
+    console.print(f'k2 sql "{" ".join(sql.split())}"', highlight=False, soft_wrap=True)
+    return execute(session, sql, None, OutputFormat.TABLE) is not None
+
+
+def _run_observability_step(cloud: LocalCloud) -> None:
+    """Freshness measured, every queued metric sent, then the platform dashboard rendered from
+    the local CloudWatch and the alarms' states as its evaluator left them."""
+    from k2.local.monitoring_resources import local_resources
+    from k2.local.observability_demo import alarm_states, measure_freshness
+    from k2.observability.dashboard_command import dashboard_source, render_dashboard, window_length
+
+    console.print(
+        "[bold]5. Metrics[/]: namespace K2 (EMF from the feed handlers, jobs, API and the "
+        "freshness check) and the AWS/* metrics of the local gateway, in the local CloudWatch"
+    )
+    settings = cloud.layout.client_settings()
+    with console.status("Measuring freshness and sending the metrics"):
+        ages = measure_freshness(settings)
+    console.print(
+        "freshness (GoldTradeAge): "
+        + ", ".join(f"{exchange} {age:.0f} s" for exchange, age in ages.items()),
+        highlight=False,
+    )
+    folder = cloud.layout.root / "dashboard"
+    folder.mkdir(parents=True, exist_ok=True)
+    render_dashboard(
+        dashboard_source(settings, local_resources(settings)),
+        window_length("20m"),
+        folder / "k2-platform.png",
+        folder / "k2-platform.html",
+        console,
+    )
+    table = Table("alarm", "state", "reason", title="Alarms (evaluated by the local CloudWatch)")
+    style = {"OK": "green", "ALARM": "red", "INSUFFICIENT_DATA": "yellow"}
+    for name, state, reason in alarm_states(cloud.layout.aws_client("cloudwatch"), settings):
+        table.add_row(name, f"[{style.get(state, 'white')}]{state}[/]", reason)
+    console.print(table)
 
 
 def _log_to_file(path: Path) -> Path:
@@ -616,6 +721,43 @@ def _print_status(cloud: LocalCloud) -> bool:
         table.add_row(component.name, str(component.pid or "-"), health, component.detail)
     console.print(table)
     return all(component.healthy for component in statuses)
+
+
+@app.command("dashboard")
+def dashboard(
+    since: Annotated[
+        str | None, typer.Option(help="How far back: 3h, 90m, 2d (default: 3h).")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The PNG.")] = Path(
+        "docs/img/dashboard.png"
+    ),
+    html: Annotated[
+        Path | None, typer.Option(help="The HTML page (default: beside the PNG, .html).")
+    ] = None,
+    target: Annotated[
+        str,
+        typer.Option(help="local: the local cloud; aws: K2_* settings (AWS if no endpoint URL)."),
+    ] = "local",
+) -> None:
+    """Render the platform CloudWatch dashboard (k2.monitoring) into a PNG and an HTML page."""
+    from k2.local.cloud import AWS_ENDPOINT, LocalCloud
+    from k2.local.monitoring_resources import local_resources
+    from k2.observability.dashboard_command import dashboard_source, render_dashboard, window_length
+    from k2.settings import K2Settings
+
+    length = window_length(since)
+    if target not in ("local", "aws"):
+        raise typer.BadParameter("local or aws", param_hint="--target")
+    settings = K2Settings()
+    if target == "local":
+        cloud = LocalCloud()
+        with _one_line_errors():
+            if not any(s.healthy for s in cloud.status() if s.name == AWS_ENDPOINT):
+                raise LocalCloudError("the local cloud is not running; start it with `k2 local up`")
+        cloud.layout.export_client_environment()
+        settings = cloud.layout.client_settings()
+    source = dashboard_source(settings, local_resources(settings))
+    render_dashboard(source, length, output, html or output.with_suffix(".html"), console)
 
 
 if __name__ == "__main__":

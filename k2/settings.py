@@ -43,6 +43,10 @@ class K2Settings(BaseSettings):
     lake_bucket: str = "k2-local-lake"
     checkpoints_bucket: str = "k2-local-checkpoints"
     athena_results_bucket: str = "k2-local-athena-results"
+    athena_workgroup: str = Field(
+        "k2-local-research",
+        description="The Athena work group for research SQL (k2-<environment>-research).",
+    )
     state_dir: Path = Field(Path(".k2"), description="Where the local cloud keeps state and logs.")
     spark_jars: str = Field(
         "", description="Comma-separated connector jars for local Spark; AWS provides its own."

@@ -1,8 +1,9 @@
 """Logs, metrics and traces through aws-lambda-powertools, one place for the API's names.
 
 Logs are JSON lines (CloudWatch Logs Insights can query them); metrics are CloudWatch Embedded
-Metric Format lines written per request (no API call, no shared buffer between concurrent
-requests); tracing is X-Ray, active only inside Lambda. What an endpoint learns while serving
+Metric Format lines written per request (:func:`k2.observability.emf.emf_metrics`: no API call in
+AWS, and a metric set per document, so concurrent requests never share one); tracing is X-Ray,
+active only inside Lambda. What an endpoint learns while serving
 (rows returned and scanned, files scanned, the error code) goes into the request's
 :class:`RequestFacts`.
 """
@@ -13,12 +14,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit
 
+from k2.observability.emf import NAMESPACE, emf_metrics
 from k2.query.requests import Page
 
 SERVICE = "k2-api"
-NAMESPACE = "K2"
+
+__all__ = ["NAMESPACE", "SERVICE", "RequestFacts", "emit_request_metrics", "logger", "tracer"]
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
@@ -64,18 +67,20 @@ def record_error(code: str) -> None:
 
 
 def emit_request_metrics(facts: RequestFacts, status: int, latency_ms: float) -> None:
-    """One EMF document: latency, rows and files per route; errors counted by code."""
-    metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-    metrics.add_dimension(name="route", value=facts.route)
+    """One EMF document per dimension set: latency, rows and files per route; an error is
+    counted once by code and status and once by route and status."""
+    metrics = emf_metrics(SERVICE, route=facts.route)
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RowsReturned", unit=MetricUnit.Count, value=facts.rows)
     metrics.add_metric(name="RowsScanned", unit=MetricUnit.Count, value=facts.rows_scanned)
     metrics.add_metric(name="FilesScanned", unit=MetricUnit.Count, value=facts.files_scanned)
     metrics.flush_metrics()
-    if facts.error_code is not None:
-        errors = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-        errors.add_dimension(name="code", value=facts.error_code)
-        errors.add_dimension(name="status", value=str(status))
-        errors.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
-        errors.flush_metrics()
+    if facts.error_code is None:
+        return
+    by_code = emf_metrics(SERVICE, code=facts.error_code, status=str(status))
+    by_code.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    by_code.flush_metrics()
+    by_route = emf_metrics(SERVICE, route=facts.route, status=str(status))
+    by_route.add_metric(name="ErrorsByRoute", unit=MetricUnit.Count, value=1)
+    by_route.flush_metrics()

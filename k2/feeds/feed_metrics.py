@@ -4,22 +4,27 @@ A Fargate task has no Lambda invocation to flush metrics at, so the reporter flu
 interval: each flush carries the counters' increase since the previous one, and the p50/p99 lag
 from exchange trade time to Kafka acknowledgement over that interval. The namespace is the
 platform's one namespace, ``K2``; the ``service`` dimension tells these metrics from the API's
-(``k2.monitoring.metrics`` lists them all).
+(``k2.monitoring.metrics`` lists them all). Each reporter has a metric set of its own
+(:func:`k2.observability.emf.emf_metrics`), so two handlers in one process never mix.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
+import threading
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from k2.domain.markets import Exchange
 from k2.feeds.feed_handler import FeedHandler
+from k2.observability.emf import NAMESPACE, ShippingEMFProvider, emf_metrics
 
-NAMESPACE = "K2"
+SERVICE = "k2-feed-handler"
+
+__all__ = ["NAMESPACE", "SERVICE", "FeedMetricsReporter", "feed_metrics", "lag_percentiles_ms"]
 
 _COUNTER_NAMES = {
     "frames": "Frames",
@@ -50,14 +55,23 @@ def lag_percentiles_ms(lags_us: list[int]) -> tuple[float, float] | None:
     return cuts[49] / 1000, cuts[98] / 1000
 
 
+def feed_metrics(exchange: Exchange, *, to_stdout: bool | None = None) -> ShippingEMFProvider:
+    """One exchange's metric set (``service`` and ``exchange`` dimensions)."""
+    return emf_metrics(SERVICE, to_stdout=to_stdout, exchange=exchange.value)
+
+
 class FeedMetricsReporter:
     """Turns one handler's counters into metric deltas, dimensioned by exchange."""
 
-    def __init__(self, handler: FeedHandler[Any, Any], metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, handler: FeedHandler[Any, Any], metrics: ShippingEMFProvider | None = None
+    ) -> None:
         self._handler = handler
-        self._metrics = metrics or Metrics(namespace=NAMESPACE, service="k2-feed-handler")
-        self._metrics.set_default_dimensions(exchange=handler.feed.exchange.value)
+        self._metrics = metrics or feed_metrics(handler.feed.exchange)
         self._previous: dict[str, int] = {}
+        self._lock = threading.Lock()
+        """Held while the metric set is filled or flushed: a flush still running on its thread
+        when ``run`` is cancelled must finish before a final ``emit`` touches the set."""
 
     def totals(self) -> dict[str, int]:
         session = self._handler.session.stats
@@ -72,6 +86,13 @@ class FeedMetricsReporter:
 
     def emit(self) -> dict[str, float]:
         """Add this interval's metrics and flush them; returns what was emitted."""
+        with self._lock:
+            emitted = self._collect()
+            self._metrics.flush_metrics()
+        return emitted
+
+    def _collect(self) -> dict[str, float]:
+        """This interval's metrics into the metric set (read where the handler runs)."""
         emitted: dict[str, float] = {}
         totals = self.totals()
         for field, name in _COUNTER_NAMES.items():
@@ -89,10 +110,18 @@ class FeedMetricsReporter:
         self._metrics.add_metric(
             name="QueueDepth", unit=MetricUnit.Count, value=self._handler.queue.qsize()
         )
-        self._metrics.flush_metrics()
         return emitted
 
     async def run(self, interval: float) -> None:
+        """Emit every ``interval`` seconds until cancelled. The counters are read on the event
+        loop; the flush, which may ship the document over the network, runs on a thread so it
+        never holds up the handler."""
         while True:
             await asyncio.sleep(interval)
-            self.emit()
+            with self._lock:
+                self._collect()
+            await asyncio.to_thread(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._metrics.flush_metrics()

@@ -22,6 +22,8 @@ from k2.domain.schema_registry_wire import (
     SCHEMA_VERSION_ID_OFFSET,
 )
 from k2.feeds.kafka_security import spark_kafka_security
+from k2.jobs.job_metrics import Job, QueryTarget
+from k2.jobs.job_metrics_listener import await_reported, expect_query
 from k2.lake.tables import bronze_table
 from k2.settings import K2Settings
 
@@ -99,6 +101,7 @@ def start_bronze(
     table = bronze_table(exchange, data_type)
     for statement in table.spark_statements(settings.glue_database):
         spark.sql(statement)
+    expect_query(spark, table.name, QueryTarget(Job.BRONZE, table.name))
     writer = (
         bronze_records(kafka_source(spark, settings, raw_topic(data_type, exchange)))
         .writeStream.format("iceberg")
@@ -122,6 +125,7 @@ def run_bronze(
     """Run bronze until it is caught up (availableNow) or stopped (continuous)."""
     query = start_bronze(spark, settings, exchange, data_type, trigger, processing_interval)
     query.awaitTermination()
+    await_reported(spark, query)
     progress = query.recentProgress
     return BronzeRunResult(
         table=bronze_table(exchange, data_type).spark_identifier(settings.glue_database),

@@ -18,6 +18,8 @@ from pyspark.sql.streaming.query import StreamingQuery
 from k2.domain.markets import DataType, Exchange
 from k2.jobs.bronze import Trigger, with_trigger
 from k2.jobs.insert_missing import insert_missing
+from k2.jobs.job_metrics import Job, QueryTarget
+from k2.jobs.job_metrics_listener import await_reported, expect_query, reporting_merge
 from k2.lake.table_definition import TableDefinition
 from k2.lake.tables import GOLD_UPDATED_AT, gold_quotes_table, gold_trades_table, silver_table
 from k2.settings import K2Settings
@@ -60,6 +62,19 @@ def merge_into_gold(batch: DataFrame, table: TableDefinition, database: str) -> 
     )
 
 
+def merge_batch_into_gold(batch: DataFrame, table: TableDefinition, database: str) -> None:
+    """One streaming batch's MERGE, its committed rows reported (its time comes with the
+    batch's progress)."""
+    reporting_merge(
+        batch.sparkSession,
+        Job.GOLD,
+        table,
+        database,
+        lambda: merge_into_gold(batch, table, database),
+        timed=False,
+    )
+
+
 def start_gold(
     spark: SparkSession,
     settings: K2Settings,
@@ -80,9 +95,10 @@ def start_gold(
             for source in sources
         ),
     )
+    expect_query(spark, target.name, QueryTarget(Job.GOLD, target.name))
     writer = (
         silver.writeStream.foreachBatch(
-            lambda batch, _batch_id: merge_into_gold(batch, target, database)
+            lambda batch, _batch_id: merge_batch_into_gold(batch, target, database)
         )
         .option("checkpointLocation", settings.checkpoint_location(f"gold/{target.name}"))
         .queryName(target.name)
@@ -99,6 +115,7 @@ def run_gold(
 ) -> GoldRunResult:
     query = start_gold(spark, settings, data_type, trigger, processing_interval)
     query.awaitTermination()
+    await_reported(spark, query)
     progress = query.recentProgress
     return GoldRunResult(
         table=gold_table(data_type).spark_identifier(settings.glue_database),

@@ -28,6 +28,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from k2.domain.ohlcv import DAY_MICROS, ROLLED_UP_FROM, Timeframe, window_start
+from k2.jobs.job_metrics import Job
+from k2.jobs.job_metrics_listener import reporting_merge
 from k2.jobs.ohlcv_bars import BAR_COLUMNS, BAR_KEY, bars_from_trades, rolled_up, window_start_of
 from k2.lake.table_definition import TableDefinition
 from k2.lake.tables import OHLCV_CREATED_AT, OHLCV_UPDATED_AT, gold_trades_table, ohlcv_table
@@ -223,7 +225,15 @@ def rebuild_windows(
 
 def _merge_timeframe(settings: K2Settings, bars: DataFrame, timeframe: Timeframe) -> None:
     began = time.monotonic()
-    _merge_bars(bars, _identifier(ohlcv_table(timeframe), settings), f"ohlcv_source_{timeframe}")
+    table = ohlcv_table(timeframe)
+    reporting_merge(
+        bars.sparkSession,
+        Job.OHLCV,
+        table,
+        settings.glue_database,
+        lambda: _merge_bars(bars, _identifier(table, settings), f"ohlcv_source_{timeframe}"),
+        timed=True,
+    )
     log.info("ohlcv %s bars merged in %.1f s", timeframe, time.monotonic() - began)
 
 

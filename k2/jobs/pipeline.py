@@ -14,6 +14,7 @@ import argparse
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from pyspark.sql import SparkSession
@@ -51,10 +52,15 @@ def start_pipeline(
 
 
 def keep_bars_fresh(
-    spark: SparkSession, settings: K2Settings, every_s: float, stopping: threading.Event
+    spark: SparkSession,
+    settings: K2Settings,
+    every_s: float,
+    stopping: threading.Event,
+    on_failure: Callable[[str], None] = lambda _job: None,
 ) -> None:
-    """Run the OHLCV job every ``every_s`` seconds until ``stopping``; a failed run is logged
-    and retried on the next tick (each run recomputes from its last finished snapshot)."""
+    """Run the OHLCV job every ``every_s`` seconds until ``stopping``; a failed run is logged,
+    told to ``on_failure`` (as a failed job run) and retried on the next tick (each run
+    recomputes from its last finished snapshot)."""
     while not stopping.wait(every_s):
         try:
             run_ohlcv(spark, settings)
@@ -62,9 +68,14 @@ def keep_bars_fresh(
             if stopping.is_set():
                 return
             log.exception("ohlcv run failed; retrying in %.0f s", every_s)
+            on_failure("ohlcv")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(
+    argv: list[str] | None = None, on_failure: Callable[[str], None] = lambda _job: None
+) -> None:
+    """Run the pipeline until SIGTERM; a failed OHLCV run (retried) is told to ``on_failure``,
+    a failed stream ends the pipeline with an error."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--interval",
@@ -94,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.ohlcv_every > 0:
         bars = threading.Thread(
             target=keep_bars_fresh,
-            args=(spark, settings, args.ohlcv_every, stopping),
+            args=(spark, settings, args.ohlcv_every, stopping, on_failure),
             name="ohlcv",
             daemon=True,
         )

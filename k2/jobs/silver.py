@@ -34,6 +34,15 @@ from pyspark.sql.streaming.query import StreamingQuery
 from k2.domain.markets import DataType, Exchange
 from k2.domain.validation import DEFAULT_POLICY, ValidationPolicy
 from k2.jobs.bronze import Trigger, with_trigger
+from k2.jobs.job_metrics import (
+    DEAD_LETTER_REASONS,
+    DEAD_LETTER_ROWS,
+    DEAD_LETTERS_OBSERVED,
+    Job,
+    QueryTarget,
+    reason_column,
+)
+from k2.jobs.job_metrics_listener import await_reported, expect_query
 from k2.jobs.silver_records import UnknownSchemaVersionError, split_bronze_rows
 from k2.lake.table_definition import Column, TableDefinition, spark_type
 from k2.lake.tables import bronze_table, silver_dlq_table, silver_table
@@ -173,6 +182,20 @@ def dead_letter_rows(
     return _output(bronze, settings, exchange, data_type, policy, keep_silver=False)
 
 
+def observing_dead_letters(dlq_rows: DataFrame) -> DataFrame:
+    """The DLQ rows, counted per batch by reason (Spark reports the counts with the batch's
+    progress, for the SilverDeadLetters metrics)."""
+    counts = [
+        F.count_if(
+            (F.col("reason_class") == reason_class.value) & (F.col("reason") == reason.value)
+        ).alias(reason_column(reason_class, reason))
+        for reason_class, reason in DEAD_LETTER_REASONS
+    ]
+    return dlq_rows.observe(
+        DEAD_LETTERS_OBSERVED, F.count(F.lit(1)).alias(DEAD_LETTER_ROWS), *counts
+    )
+
+
 def start_silver(
     spark: SparkSession,
     settings: K2Settings,
@@ -196,9 +219,16 @@ def start_silver(
         (dead_letter_rows, dlq, f"{dlq.name}_{source.name}"),
     ):
         bronze = spark.readStream.format("iceberg").load(source.spark_identifier(database))
+        output = rows(bronze, settings, exchange, data_type, policy)
+        if table is dlq:
+            output = observing_dead_letters(output)
+        expect_query(
+            spark,
+            name,
+            QueryTarget(Job.SILVER, table.name, dead_letters_of=exchange if table is dlq else None),
+        )
         writer = (
-            rows(bronze, settings, exchange, data_type, policy)
-            .writeStream.format("iceberg")
+            output.writeStream.format("iceberg")
             .outputMode("append")
             .option("checkpointLocation", settings.checkpoint_location(f"silver/{name}"))
             .queryName(name)
@@ -226,6 +256,7 @@ def run_silver(
     )
     for query in queries:
         query.awaitTermination()
+    await_reported(spark, *queries)
     silver_progress, dlq_progress = (query.recentProgress for query in queries)
     return SilverRunResult(
         silver_table=silver_table(exchange, data_type).spark_identifier(settings.glue_database),

@@ -4,7 +4,9 @@ It does what AWS's gateway does for K2's API before and after the Lambda: API ke
 usage plans (403, 429), the 10 MB payload limit (413), the proxy event and the reading of the
 proxy response (502 when it is malformed or the function fails), the 29 s integration timeout
 (504). The Lambda handler runs in this process, loaded from its file the first time a request
-needs it, as Lambda loads ``handler.handler``. Bound to 127.0.0.1 only.
+needs it, as Lambda loads ``handler.handler``. Bound to 127.0.0.1 only. In front of the local
+cloud it also publishes the ``AWS/ApiGateway`` and ``AWS/Lambda`` metrics AWS would
+(``k2.local.gateway_metrics``).
 
     python -m k2.local.api_gateway --port 4580 --handler functions/api/handler.py:handler \\
         --usage-plans .k2/api-gateway/usage-plans.json
@@ -45,7 +47,9 @@ from k2.local.api_gateway_events import (
     new_request_id,
     to_http_response,
 )
+from k2.local.gateway_metrics import GatewayMetrics, local_gateway_metrics
 from k2.local.usage_plans import ApiKey, Outcome, UsagePlans, load_usage_plans
+from k2.settings import K2Settings
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 """API Gateway's payload limit; a larger request is refused before its body is read."""
@@ -99,10 +103,17 @@ class LambdaFunction:
     gateway can start before the handler file exists.
     """
 
-    def __init__(self, path: Path, function: str, name: str = FUNCTION_NAME) -> None:
+    def __init__(
+        self,
+        path: Path,
+        function: str,
+        name: str = FUNCTION_NAME,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
         self.path = path
         self.function = function
         self.name = name
+        self.metrics = metrics
         self.log_stream_name = (
             f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"  # one per instance
         )
@@ -150,12 +161,17 @@ class LambdaFunction:
         def run() -> None:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
+            started = time.monotonic()
             try:
+                handler = self.handler()  # the cold start is not part of Duration, as in AWS
+                started = time.monotonic()
                 context = LambdaContext(self.name, self.log_stream_name, timeout_s)
-                outcome["result"] = self.handler()(event, context)
+                outcome["result"] = handler(event, context)
             except BaseException as error:  # reported by the request's thread
                 outcome["error"] = error
             finally:
+                if self.metrics is not None:  # also when the gateway gave up waiting
+                    self.metrics.record_invocation(_ms_since(started), "error" in outcome)
                 try:
                     loop.run_until_complete(loop.shutdown_asyncgens())
                 finally:
@@ -189,11 +205,13 @@ class ApiGateway:
         function: LambdaFunction,
         stage: str = "local",
         integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.plans = plans
         self.function = function
         self.stage = stage
         self.integration_timeout_s = integration_timeout_s
+        self.metrics = metrics
 
     def admit(self, method: str, path: str, api_key: str | None) -> Admission:
         if method == "OPTIONS" or (method, path) in KEYLESS_ROUTES:
@@ -324,13 +342,20 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def _refuse_method(self) -> None:
+        started = time.monotonic()
         request_id, extended_id = new_request_id(), new_extended_request_id()
         trace_id = self.headers.get("X-Amzn-Trace-Id") or _new_trace_id()
         message = f"Missing Authentication Token: {self.command} is not a method of this API"
         response = contract_error("MISSING_AUTHENTICATION_TOKEN", message)
         self.close_connection = True  # its body, if any, is left unread
         self._write(response, request_id, extended_id, trace_id)
+        self._count(response.status, started)
         log.info("%s %s 403 (method not supported) request=%s", self.command, self.path, request_id)
+
+    def _count(self, status: int, started: float) -> None:
+        metrics = self.server.gateway.metrics
+        if metrics is not None:
+            metrics.record_request(status, _ms_since(started))
 
     def _serve(self) -> None:
         started = time.monotonic()
@@ -345,6 +370,7 @@ class _GatewayRequestHandler(BaseHTTPRequestHandler):
             response = internal_server_error()
             self.close_connection = True
         self._write(response, request_id, extended_id, trace_id)
+        self._count(response.status, started)
         log.info(
             "%s %s %d %.1fms key=%s request=%s",
             self.command,
@@ -502,8 +528,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     plans = UsagePlans(load_usage_plans(args.usage_plans))
     handler_path, function = args.handler
+    metrics = local_gateway_metrics(K2Settings())
     gateway = ApiGateway(
-        plans, LambdaFunction(handler_path, function), args.stage, args.integration_timeout
+        plans,
+        LambdaFunction(handler_path, function, metrics=metrics),
+        args.stage,
+        args.integration_timeout,
+        metrics,
     )
     server = ApiGatewayServer(args.port, gateway)
 
@@ -527,6 +558,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+        if metrics is not None:
+            metrics.close()
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ COMPONENTS = (*INFRASTRUCTURE, API_GATEWAY)
 FEED_BINANCE = "feed-binance"
 FEED_KRAKEN = "feed-kraken"
 PIPELINE = "pipeline"
-PIPELINE_COMPONENTS = (FEED_BINANCE, FEED_KRAKEN, PIPELINE)
+FRESHNESS_CHECK = "freshness-check"
+PIPELINE_COMPONENTS = (FEED_BINANCE, FEED_KRAKEN, PIPELINE, FRESHNESS_CHECK)
 """Started by ``up(pipeline=True)``: the live system on top of the cloud, no port of its own."""
 STARTUP_TIMEOUT_S = 90.0
 
@@ -93,13 +94,13 @@ class LocalCloud:
         progress("Waiting for every component to answer")
         for component in INFRASTRUCTURE:
             self._wait_healthy(component)
-        progress("Provisioning buckets, Glue database, schema registry and topics")
+        progress("Provisioning buckets, Glue database, schema registry, topics and Athena")
         self.provision()
         progress("Starting the API Gateway (the API's Lambda in process)")
         self.start_api_gateway()
         self._wait_healthy(API_GATEWAY)
         if pipeline:
-            progress("Starting the feed handlers and the Spark pipeline")
+            progress("Starting the feed handlers, the Spark pipeline and the freshness check")
             self.start_pipeline()
 
     def start_pipeline(self) -> None:
@@ -108,7 +109,9 @@ class LocalCloud:
         commands = {
             FEED_BINANCE: [sys.executable, "-m", "k2.cli", "feed", "--exchange", "binance"],
             FEED_KRAKEN: [sys.executable, "-m", "k2.cli", "feed", "--exchange", "kraken"],
-            PIPELINE: [sys.executable, "-m", "k2.jobs.pipeline"],
+            # Run so that a failed run is counted as EventBridge would count it in AWS.
+            PIPELINE: [sys.executable, "-m", "k2.local.job_failure_events", "pipeline"],
+            FRESHNESS_CHECK: [sys.executable, "-m", "k2.jobs.freshness", "--every", "60"],
         }
         for component, command in commands.items():
             process = self.process(component)
@@ -121,7 +124,9 @@ class LocalCloud:
             return
         ensure_port_free(self.layout.settings.aws_port, "AWS endpoint")
         process.start(
-            [sys.executable, "-m", "k2.local.aws_endpoint", "--port", str(self.port(AWS_ENDPOINT))]
+            [sys.executable, "-m", "k2.local.aws_endpoint", "--port", str(self.port(AWS_ENDPOINT))],
+            # Athena queries run inside it and read the lake through its own Glue and S3.
+            env=self.layout.client_environment(),
         )
 
     def _kafka_classpath(self) -> str:
@@ -211,11 +216,17 @@ class LocalCloud:
     def provision(self) -> dict[str, Any]:
         settings = self.layout.client_settings()
         glue = self.layout.aws_client("glue")
+        athena = self.layout.aws_client("athena")
         return {
             "buckets": provisioning.create_buckets(self.layout.aws_client("s3"), settings),
             "glue_database": provisioning.create_glue_database(glue, settings),
             "schema_registry": provisioning.create_schema_registry(glue, settings),
+            "athena_work_group": provisioning.create_athena_work_group(athena, settings),
+            "named_queries": provisioning.create_named_queries(athena, settings),
             "topics": provisioning.create_topics(settings),
+            "monitoring": provisioning.create_monitoring(
+                self.layout.aws_client("cloudwatch"), settings
+            ),
         }
 
     # --- status -------------------------------------------------------------------------------

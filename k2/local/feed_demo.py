@@ -3,6 +3,9 @@ injected through its control endpoint, then Kafka reconciled against the ground 
 
 The handlers run in this process (one event loop, as two Fargate tasks would run side by side);
 the simulator is the one ``k2 local up`` started, so its ground-truth log is independent of us.
+Each handler has its metrics reporter, as in its own process, flushing every
+:data:`METRICS_INTERVAL_S` and once more at the end; the EMF documents are only shipped to the
+local CloudWatch Logs (``K2_METRICS_LOG_GROUP``), never printed: stdout is the demo's console.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from k2.aws import aws_client
 from k2.domain.markets import DataType, Exchange, dlq_topic, raw_topic
 from k2.feeds.feed_handler import FeedHandler
+from k2.feeds.feed_metrics import FeedMetricsReporter, feed_metrics
 from k2.feeds.feed_service import build_handler
 from k2.feeds.feed_settings import FeedSettings
 from k2.feeds.glue_schema_registry import GlueSchemaRegistry
@@ -44,6 +48,10 @@ FAULT_PLAN: list[tuple[float, dict[str, object]]] = [
     (0.70, {"fault": "stall", "duration": 4}),
 ]
 """Times are fractions of the run; the last 25% is quiet so every gap can be filled."""
+
+METRICS_INTERVAL_S = 10.0
+"""The demo's flush interval (a deployed handler's is a minute): short enough that a demo run
+leaves a few datapoints per exchange, not just the final flush."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,11 @@ async def _run_handlers(
 ) -> list[str]:
     stop = asyncio.Event()
     tasks = [asyncio.create_task(handler.run(stop)) for handler in handlers.values()]
+    reporters = [
+        FeedMetricsReporter(handler, feed_metrics(exchange, to_stdout=False))
+        for exchange, handler in handlers.items()
+    ]
+    reporting = [asyncio.create_task(reporter.run(METRICS_INTERVAL_S)) for reporter in reporters]
     injected: list[str] = []
     started = time.monotonic()
     plan = sorted(FAULT_PLAN, key=lambda item: item[0])
@@ -99,7 +112,14 @@ async def _run_handlers(
                     task.result()  # a handler that failed ends the demo with its error
     finally:
         stop.set()
-        await asyncio.gather(*tasks)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for reporter_task in reporting:
+                reporter_task.cancel()
+            await asyncio.gather(*reporting, return_exceptions=True)
+            for reporter in reporters:
+                await asyncio.to_thread(reporter.emit)  # what happened since the last flush
         await asyncio.to_thread(_control, layout.simulator_control_url, "/control/clear", {})
         on_tick(handlers)
     return injected

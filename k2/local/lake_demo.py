@@ -29,6 +29,7 @@ from k2.local.feed_reconciliation import (
     read_ground_truth,
     reconcile,
 )
+from k2.local.job_failure_events import reporting_failure
 from k2.query.lake_reader import duckdb_over, read_table
 from k2.query.ohlcv_check import OhlcvCheckReport, check_ohlcv
 from k2.settings import K2Settings
@@ -60,16 +61,20 @@ def run_lake_step(
     bronze, silver = [], []
     for exchange, data_type in pairs:
         progress(f"bronze: Kafka → bronze_{exchange}_{data_type}")
-        bronze.append(run_bronze(spark, settings, exchange, data_type))
+        with reporting_failure(settings, f"bronze-{exchange}-{data_type}"):
+            bronze.append(run_bronze(spark, settings, exchange, data_type))
     for exchange, data_type in pairs:
         progress(f"silver: bronze_{exchange}_{data_type} → silver (+ silver_dlq)")
-        silver.append(run_silver(spark, settings, exchange, data_type))
+        with reporting_failure(settings, f"silver-{exchange}-{data_type}"):
+            silver.append(run_silver(spark, settings, exchange, data_type))
     gold = []
     for data_type in DataType:
         progress(f"gold: MERGE into gold_crypto_{data_type}")
-        gold.append(run_gold(spark, settings, data_type))
+        with reporting_failure(settings, f"gold-{data_type}"):
+            gold.append(run_gold(spark, settings, data_type))
     progress("ohlcv: recomputing the bars of the windows gold changed, MERGE into gold_ohlcv_*")
-    ohlcv = run_ohlcv(spark, settings)
+    with reporting_failure(settings, "ohlcv"):
+        ohlcv = run_ohlcv(spark, settings)
     progress("Reading gold and the bars back through pyiceberg into DuckDB")
     now = datetime.now(UTC)
     return LakeReport(

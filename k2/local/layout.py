@@ -14,6 +14,7 @@ import k2
 from k2.aws import aws_client
 from k2.local import java_artifacts
 from k2.local.errors import LocalCloudError
+from k2.local.monitoring_resources import METRICS_LOG_GROUP
 from k2.local.usage_plans import DEMO_KEY_NAME, load_usage_plans
 from k2.settings import K2Settings
 
@@ -170,6 +171,7 @@ class LocalCloudLayout:
             "K2_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "K2_STATE_DIR": str(self.root),
             "K2_SPARK_JARS": settings.spark_jars,
+            "K2_METRICS_LOG_GROUP": METRICS_LOG_GROUP,
             **self.feed_environment(),
         }
 

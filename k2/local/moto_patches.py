@@ -38,6 +38,7 @@ from moto.glue.glue_schema_registry_utils import (
 from moto.glue.models import FakeSchemaVersion, GlueBackend
 from moto.glue.responses import GlueResponse
 
+from k2.local import athena_service, cloudwatch_service
 from k2.local.avro_compatibility import check_compatibility
 from k2.local.avro_compatibility import parse as parse_avro
 
@@ -173,3 +174,5 @@ def apply() -> None:
     GlueResponse.update_table = _update_table_with_version_check  # type: ignore[method-assign]
     GlueBackend.create_schema = _create_schema_validating_avro  # type: ignore[method-assign]
     GlueBackend.register_schema_version = _register_schema_version_with_compatibility_check  # type: ignore[method-assign]
+    athena_service.apply()  # the Athena API runs SQL instead of answering canned results
+    cloudwatch_service.apply()  # EMF → metrics, percentiles, SEARCH and math, alarm evaluation

@@ -135,9 +135,7 @@ def _api(name: str, meaning: str, *open_dimensions: str, unit: Unit = Unit.COUNT
 
 def _job(name: str, meaning: str, *open_dimensions: str, unit: Unit = Unit.COUNT) -> MetricSpec:
     dimensions = (Dimension("service", JOBS_SERVICE), *map(Dimension, open_dimensions))
-    return MetricSpec(
-        name, Namespace.K2, dimensions, unit, Component.SPARK_JOBS, meaning, emitted=False
-    )
+    return MetricSpec(name, Namespace.K2, dimensions, unit, Component.SPARK_JOBS, meaning)
 
 
 # -- feed handler: exchange WebSocket → Kafka (dimension exchange) -------------------------------
@@ -202,10 +200,9 @@ API_ERRORS_BY_ROUTE = MetricSpec(
     Unit.COUNT,
     Component.API,
     "Error responses by route and HTTP status (Errors has no route dimension).",
-    emitted=False,
 )
 
-# -- Spark jobs: not emitted yet (the job runners should emit them after each batch) -------------
+# -- Spark jobs: after each batch, from the driver (k2.jobs.job_metrics) ------------------------
 
 ROWS_WRITTEN = _job(
     "RowsWritten",
@@ -223,9 +220,9 @@ BATCH_DURATION = _job(
 )
 CONSUMER_LAG = _job(
     "ConsumerLag",
-    "Kafka records behind the topic's end when a bronze batch finishes (Spark's Kafka source "
-    "maxOffsetsBehindLatest; Spark keeps offsets in its checkpoint, so MSK's consumer-group "
-    "lag metrics never see them).",
+    "Kafka records behind the topic's end when a bronze batch finishes (the topic's latest "
+    "offsets minus the batch's end offsets, summed over partitions, from Spark's progress; "
+    "Spark keeps offsets in its checkpoint, so MSK's consumer-group lag metrics never see them).",
     "job",
     "topic",
 )
@@ -252,7 +249,6 @@ GOLD_TRADE_AGE = MetricSpec(
     Unit.SECONDS,
     Component.FRESHNESS_CHECK,
     "Now minus the newest trade timestamp in gold_crypto_trades, per exchange.",
-    emitted=False,
 )
 
 # -- AWS services ---------------------------------------------------------------------------------

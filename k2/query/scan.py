@@ -60,9 +60,12 @@ def scan(
     return ScanResult(arrow, resolved, len(tasks))
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory DuckDB that cannot load extensions or touch files."""
+def connect(*, time_zone: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB that cannot load extensions or touch files. ``time_zone`` sets
+    the session zone (else the machine's) before the configuration is locked."""
     connection = duckdb.connect(config=dict(_DUCKDB_CONFIG))
+    if time_zone is not None:
+        connection.execute("SET TimeZone = $zone", {"zone": time_zone})
     connection.execute("SET lock_configuration = true")
     return connection
 

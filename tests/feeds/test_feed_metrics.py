@@ -7,13 +7,13 @@ test sets the counters the handler and its session would have counted.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any, cast
 
 import numpy
 import pytest
-from aws_lambda_powertools import Metrics
 from hypothesis import given
 from hypothesis import strategies as st
 from kafka import KafkaProducer
@@ -96,18 +96,9 @@ def test_percentiles_match_an_independent_computation(lags_us: list[int]) -> Non
 
 
 @pytest.fixture(autouse=True)
-def fresh_powertools_metrics() -> Iterator[None]:
-    """Powertools keeps metrics and dimensions in class attributes, shared by every ``Metrics``
-    in the process: start and leave each test with none."""
-
-    def clear() -> None:
-        metrics = Metrics(namespace=NAMESPACE)
-        metrics.clear_default_dimensions()
-        metrics.clear_metrics()
-
-    clear()
-    yield
-    clear()
+def print_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These reporters' numbers are made up: print them, never ship them to a log group."""
+    monkeypatch.delenv("K2_METRICS_LOG_GROUP", raising=False)
 
 
 def handler_for(exchange: Exchange) -> FeedHandler[Any, Any]:
@@ -229,3 +220,46 @@ def test_the_exchange_dimension_follows_the_handler(capsys: pytest.CaptureFixtur
     assert document["exchange"] == "kraken"
     assert metric_values(document)["TradesPublished"] == 3.0
     assert returned["TradesPublished"] == 3
+
+
+def test_two_handlers_in_one_process_report_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    """As in the demo: both exchanges' reporters in one process, each with its own metric set."""
+    binance, kraken = handler_for(Exchange.BINANCE), handler_for(Exchange.KRAKEN)
+    binance_reporter, kraken_reporter = FeedMetricsReporter(binance), FeedMetricsReporter(kraken)
+    binance.counters.frames, kraken.counters.frames = 11, 4
+    kraken.session.stats.reconnects = 2
+
+    binance_reporter.emit()
+    first = emitted_document(capsys)
+    kraken_reporter.emit()
+    second = emitted_document(capsys)
+
+    assert (first["exchange"], metric_values(first)["Frames"]) == ("binance", 11.0)
+    assert metric_values(first)["Reconnects"] == 0.0
+    assert (second["exchange"], metric_values(second)["Frames"]) == ("kraken", 4.0)
+    assert metric_values(second)["Reconnects"] == 2.0
+
+
+def test_a_reporter_run_flushes_on_its_interval(capsys: pytest.CaptureFixture[str]) -> None:
+    handler = handler_for(Exchange.BINANCE)
+    reporter = FeedMetricsReporter(handler)
+    handler.counters.trades_published = 5
+    output: list[str] = []
+
+    async def two_intervals() -> None:
+        task = asyncio.create_task(reporter.run(0.01))
+        while not output or not output[-1]:  # polled until the first flush has printed
+            await asyncio.sleep(0.01)
+            output.append(capsys.readouterr().out)
+        handler.counters.trades_published += 3
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        reporter.emit()  # the final flush after the run stops
+
+    asyncio.run(two_intervals())
+    output.append(capsys.readouterr().out)
+    documents = [json.loads(line) for line in "".join(output).splitlines() if line.strip()]
+    assert len(documents) >= 2
+    assert sum(metric_values(d)["TradesPublished"] for d in documents) == 8.0
+    assert metric_values(documents[0])["TradesPublished"] == 5.0
