@@ -13,10 +13,11 @@ import json
 from typing import Any
 from urllib.parse import urlparse
 
-from k2.query.athena_execution import AthenaColumn, AthenaResult
+from k2.local.athena_executions import ResultColumn
+from k2.query.athena_execution import AthenaResult
 
 
-def column_info(column: AthenaColumn) -> dict[str, Any]:
+def column_info(column: ResultColumn) -> dict[str, Any]:
     """One ``ResultSetMetadata.ColumnInfo`` entry."""
     return {
         "CatalogName": "hive",

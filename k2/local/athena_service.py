@@ -42,7 +42,7 @@ from pyiceberg.catalog.glue import GlueCatalog
 
 from k2.aws import aws_client
 from k2.lake.catalog import glue_catalog
-from k2.local import athena_statements
+from k2.local import athena_results, athena_statements
 from k2.local.athena_executions import (
     SUCCEEDED,
     WORKERS,
@@ -512,21 +512,7 @@ def get_query_results(self: AthenaResponse) -> str:
         else:
             values = result.rows[index]
         rows.append({"Data": [{} if v is None else {"VarCharValue": v} for v in values]})
-    column_info = [
-        {
-            "CatalogName": "hive",
-            "SchemaName": "",
-            "TableName": "",
-            "Name": column.name,
-            "Label": column.name,
-            "Type": column.type,
-            "Precision": column.precision,
-            "Scale": column.scale,
-            "Nullable": column.nullable,
-            "CaseSensitive": column.case_sensitive,
-        }
-        for column in result.columns
-    ]
+    column_info = [athena_results.column_info(column) for column in result.columns]
     answer: dict[str, Any] = {
         "UpdateCount": 0,
         "ResultSet": {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": column_info}},

@@ -37,7 +37,6 @@ from pyiceberg.types import (
     DateType,
     DecimalType,
     DoubleType,
-    IcebergType,
     IntegerType,
     LongType,
     NestedField,
@@ -60,6 +59,7 @@ from k2.query.athena_execution import (
 )
 from k2.query.named_queries import named_queries
 from k2.settings import K2Settings
+from tests.query.table_rows import filled_row
 
 pytestmark = pytest.mark.integration
 
@@ -158,25 +158,6 @@ class Lake:
         return self.connection.execute(sql).fetchall()
 
 
-def _placeholder(kind: IcebergType) -> Any:
-    if isinstance(kind, DecimalType):
-        return Decimal(0)
-    placeholders: dict[type[IcebergType], Any] = {
-        StringType: "x",
-        BinaryType: b"x",
-        IntegerType: 0,
-        LongType: 0,
-        TimestamptzType: datetime(2020, 1, 1, tzinfo=UTC),
-    }
-    return placeholders[type(kind)]
-
-
-def _full(definition: TableDefinition, values: dict[str, Any]) -> dict[str, Any]:
-    row = {c.name: values.get(c.name, _placeholder(c.type)) for c in definition.columns}
-    assert values.keys() <= row.keys()
-    return row
-
-
 def _trades(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
     rows = []
     next_id = {market: 1000 for market in MARKETS}
@@ -257,12 +238,12 @@ def lake(k2_settings: K2Settings) -> Iterator[Lake]:
     now = datetime.now(UTC).replace(microsecond=0)
     rng = random.Random(8)
     definition = TABLES["gold_crypto_trades"]
-    trades = [_full(definition, row) for row in _trades(rng, now)]
+    trades = [filled_row(definition, row) for row in _trades(rng, now)]
     rows: dict[str, list[dict[str, Any]]] = {"gold_crypto_trades": trades}
     for name in TABLES:
         if name.startswith("bronze_"):
-            rows[name] = [_full(TABLES[name], row) for row in _bronze(rng, now, name)]
-    rows["silver_dlq"] = [_full(TABLES["silver_dlq"], r) for r in _dead_letters(rng, now)]
+            rows[name] = [filled_row(TABLES[name], row) for row in _bronze(rng, now, name)]
+    rows["silver_dlq"] = [filled_row(TABLES["silver_dlq"], r) for r in _dead_letters(rng, now)]
     rows[TYPES_TABLE] = TYPES_ROWS
 
     gold = catalog.load_table((DATABASE, "gold_crypto_trades"))

@@ -39,6 +39,7 @@ from k2.domain.markets import DataType, Exchange
 from k2.lake.table_definition import TableDefinition
 from k2.lake.tables import all_tables
 from k2.query.named_queries import NamedQuery, named_queries
+from tests.query.table_rows import filled_row
 
 pytestmark = pytest.mark.unit
 
@@ -232,27 +233,6 @@ class Lake:
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _filled(definition: TableDefinition, values: dict[str, Any]) -> dict[str, Any]:
-    """A full row: ``values``, and a placeholder of the right type in every other column."""
-    placeholders: dict[type[IcebergType], Any] = {
-        StringType: "x",
-        BinaryType: b"x",
-        IntegerType: 0,
-        LongType: 0,
-        TimestamptzType: datetime(2020, 1, 1, tzinfo=UTC),
-    }
-    row = {}
-    for column in definition.columns:
-        if column.name in values:
-            row[column.name] = values[column.name]
-        elif isinstance(column.type, DecimalType):
-            row[column.name] = Decimal(0)
-        else:
-            row[column.name] = placeholders[type(column.type)]
-    assert values.keys() <= row.keys(), f"{definition.name}: unknown columns in the test rows"
-    return row
-
-
 def _create_tables(
     connection: duckdb.DuckDBPyConnection, rows: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -260,7 +240,7 @@ def _create_tables(
     connection.execute(f'CREATE SCHEMA "{DATABASE}"')
     for definition in TABLES.values():
         schema = definition.iceberg_schema().as_arrow()
-        data = [_filled(definition, row) for row in rows.get(definition.name, [])]
+        data = [filled_row(definition, row) for row in rows.get(definition.name, [])]
         arrow = pa.Table.from_pylist(data, schema=schema)
         connection.register("staged", arrow)
         connection.execute(f'CREATE TABLE "{DATABASE}"."{definition.name}" AS FROM staged')
