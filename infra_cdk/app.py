@@ -68,6 +68,7 @@ def add_stacks(app: App, config: DeploymentConfig, env: Environment) -> None:
         app,
         f"{prefix}-Observability",
         config=config,
+        lakehouse=lakehouse,
         api=api,
         ingestion=ingestion,
         processing=processing,

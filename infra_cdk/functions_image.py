@@ -1,8 +1,9 @@
 """The one container image behind every K2 Lambda function, and custom resources built on it.
 
-The query API and both custom resources (Kafka topics, Iceberg tables) import the same ``k2``
-package with the same locked dependencies, so they share ``functions/api/Dockerfile`` and differ
-only in the handler the image's CMD names (``docs/lambda-packaging.md``).
+The query API, the freshness check and both custom resources (Kafka topics, Iceberg tables)
+import the same ``k2`` package with the same locked dependencies, so they share
+``functions/api/Dockerfile`` and differ only in the handler the image's CMD names
+(``docs/lambda-packaging.md``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from k2.packaging import lambda_entry_points
 API_HANDLER = lambda_entry_points.API.command
 KAFKA_TOPICS_HANDLER = lambda_entry_points.KAFKA_TOPICS.command
 LAKE_INIT_HANDLER = lambda_entry_points.LAKE_INIT.command
+FRESHNESS_HANDLER = lambda_entry_points.FRESHNESS.command
 
 
 def function_image(handler: str) -> lambda_.DockerImageCode:

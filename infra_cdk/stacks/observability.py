@@ -1,5 +1,6 @@
 """The CloudWatch dashboard and alarms of ``k2.monitoring`` (defined once, rendered here and,
-locally, by ``k2 dashboard``), the Spark-job failure rule, and the SNS topic alarms go to.
+locally, by ``k2 dashboard``), the Spark-job failure rule, the SNS topic alarms go to, and the
+scheduled freshness check that writes the metric the freshness alarms read.
 
 Processing's state machines get an alarm each on failed executions here too, so every alarm of
 the platform notifies the one topic.
@@ -17,10 +18,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from infra_cdk.freshness_check import FreshnessCheck
 from infra_cdk.monitoring_widgets import alarm, widget
 from infra_cdk.spark_runners import EmrServerlessRunner
 from infra_cdk.stacks.api import ApiStack
 from infra_cdk.stacks.ingestion import IngestionStack
+from infra_cdk.stacks.lakehouse import LakehouseStack
 from infra_cdk.stacks.processing import ProcessingStack
 from k2.deployment.config import DeploymentConfig, Engine
 from k2.monitoring.alarms import job_failure_rule, platform_alarms
@@ -35,6 +38,7 @@ class ObservabilityStack(Stack):
         construct_id: str,
         *,
         config: DeploymentConfig,
+        lakehouse: LakehouseStack,
         api: ApiStack,
         ingestion: IngestionStack,
         processing: ProcessingStack,
@@ -52,6 +56,7 @@ class ObservabilityStack(Stack):
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         failure_rule = self._job_failure_rule(config, processing)
+        self.freshness = FreshnessCheck(self, "Freshness", config=config, lakehouse=lakehouse)
         names = {
             Resource.API_NAME: api.api_name,
             Resource.API_FUNCTION: api.function.function_name,

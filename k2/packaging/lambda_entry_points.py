@@ -39,5 +39,9 @@ LAKE_INIT = EntryPoint(
     PurePosixPath("functions/lake_init/handler.py"), "lake_init_handler", "on_event"
 )
 """Custom resource: the lake's Iceberg tables (``k2 lake init``)."""
+FRESHNESS = EntryPoint(
+    PurePosixPath("functions/freshness/handler.py"), "freshness_handler", "handler"
+)
+"""The freshness check (``k2.jobs.freshness``), started every minute by EventBridge Scheduler."""
 
-ENTRY_POINTS = (API, KAFKA_TOPICS, LAKE_INIT)
+ENTRY_POINTS = (API, KAFKA_TOPICS, LAKE_INIT, FRESHNESS)

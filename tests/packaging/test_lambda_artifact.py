@@ -32,7 +32,13 @@ from k2.packaging.lambda_artifact import (
     last_lines,
     pip_install_command,
 )
-from k2.packaging.lambda_entry_points import API, ENTRY_POINTS, KAFKA_TOPICS, LAKE_INIT
+from k2.packaging.lambda_entry_points import (
+    API,
+    ENTRY_POINTS,
+    FRESHNESS,
+    KAFKA_TOPICS,
+    LAKE_INIT,
+)
 from k2.packaging.lambda_limits import (
     ZIP_UNZIPPED_LIMIT,
     Packaging,
@@ -164,11 +170,13 @@ def test_each_function_of_the_image_has_its_own_module_at_the_root() -> None:
         "handler.handler",
         "kafka_topics_handler.on_event",
         "lake_init_handler.on_event",
+        "freshness_handler.handler",
     ]
-    assert (API.file_name, KAFKA_TOPICS.file_name, LAKE_INIT.file_name) == (
+    assert (API.file_name, KAFKA_TOPICS.file_name, LAKE_INIT.file_name, FRESHNESS.file_name) == (
         "handler.py",
         "kafka_topics_handler.py",
         "lake_init_handler.py",
+        "freshness_handler.py",
     )
 
 
