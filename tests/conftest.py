@@ -48,6 +48,9 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
         )
     )
     cloud.layout.export_client_environment()  # Spark's JVM and child processes inherit it
+    # The AWS endpoint inherits it: alarms are evaluated every second, not every 10 s, so a
+    # test that provokes one (tests/local/test_alarms_fire.py) sees each transition promptly.
+    os.environ.setdefault("K2_ALARM_EVALUATION_INTERVAL_S", "1")
     try:
         cloud.up()
         yield cloud

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 DATABASE = "k2_freshness_test"
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+"""The lake's "now", an hour back: the datapoints this module stamps at NOW + up to 7 minutes
+stay in the past, out of the window of any alarm another test provokes."""
 """The test's reference instant: trades are written before it, the check asked about around it
 (close to the wall clock, as CloudWatch takes datapoints up to two weeks old)."""
 
