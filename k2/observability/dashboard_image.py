@@ -14,11 +14,13 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from k2.monitoring.dashboard import GRID_COLUMNS, Dashboard, Panel, PanelKind, Placement
@@ -33,6 +35,7 @@ GRID_ROW_PX = 40
 HEADER_PX = 90
 """The band above the grid: dashboard name, time window, source."""
 _GAP_PX = 4
+_TEXT_LINE_PX = 10.5
 _TITLE_PX = 24
 _LABEL_CHARS = 48
 
@@ -233,10 +236,15 @@ def _timeseries(
     notes = [note for note in data.notes if drawn]
     notes_px = _notes_band(canvas, body, notes)
     columns = max(1, int(width // 190))
-    legend_rows = math.ceil(len(drawn) / columns) if drawn else 0
-    legend_px = legend_rows * 10.5 + (4 if legend_rows else 0)
     plot_left, plot_right, plot_top = 58.0, 12.0, 4.0
-    plot_height = height - plot_top - 26 - legend_px - notes_px
+    room = height - plot_top - 26 - notes_px
+    # The legend takes at most half the room; a panel with more lines than that names the first
+    # ones and counts the rest (every line is in the HTML page's table).
+    capacity = columns * max(1, int((room / 2 - 4) // _TEXT_LINE_PX))
+    legend_entries = len(drawn) if len(drawn) <= capacity else capacity
+    legend_rows = math.ceil(legend_entries / columns) if drawn else 0
+    legend_px = legend_rows * _TEXT_LINE_PX + (4 if legend_rows else 0)
+    plot_height = max(room - legend_px, 1.0)
     axes = canvas.figure.add_axes(
         canvas.rect(left + plot_left, top + plot_top, width - plot_left - plot_right, plot_height)
     )
@@ -266,8 +274,13 @@ def _timeseries(
         )
         return
     legend_top = top + plot_top + plot_height + 24
+    handles: list[Any] = list(axes.get_lines())
+    if len(handles) > capacity:
+        more = len(handles) - (capacity - 1)
+        handles = handles[: capacity - 1]
+        handles.append(Line2D([], [], linestyle="none", label=f"+{more} more (see the HTML page)"))
     canvas.figure.legend(
-        handles=axes.get_lines(),
+        handles=handles,
         loc="upper left",
         bbox_to_anchor=canvas.point(left + plot_left - 8, legend_top),
         ncols=columns,
@@ -340,7 +353,7 @@ def _log_table(canvas: _Canvas, body: tuple[float, float, float, float], data: P
         canvas.text(left + 8, top + 8, "\n".join(data.notes), fontsize=8, color="#687078")
         return
     chars = max(20, int((width - 16) / 5.0))
-    fits = max(1, int((height - 24) // 10.5))
+    fits = max(1, int((height - 24) // _TEXT_LINE_PX))
     lines = ["  ".join(table.columns)] + ["  ".join(row) for row in table.rows[:fits]]
     canvas.text(
         left + 8,

@@ -139,7 +139,8 @@ def test_the_png_has_the_grid_s_size_whatever_the_data() -> None:
             rows = tuple((f"2026-11-26 17:{i:02d}", "binance", "WARNING", "x") for i in range(40))
             panels.append(PanelData(panel, log_table=LogTable(("@timestamp", "a", "b", "c"), rows)))
         elif index % 3:
-            lines = tuple(Series(f"line {n}", Unit.COUNT, points) for n in range(12))
+            many = 12 if index % 2 else 150  # more lines than any legend has room for
+            lines = tuple(Series(f"line {n}", Unit.COUNT, points) for n in range(many))
             panels.append(PanelData(panel, lines, notes=("p99 of X: GetMetricData failed",)))
         else:
             panels.append(PanelData(panel, notes=(NO_DATA,)))
