@@ -14,9 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -38,11 +35,12 @@ from k2.local.cloud import LocalCloud
 from k2.local.exchange_simulator import ExchangeSimulator, SimulatorConfig
 from k2.local.monitoring_provisioning import alarm_request
 from k2.local.monitoring_resources import local_deployment, local_resources
-from k2.local.processes import port_is_listening, wait_until
+from k2.local.processes import wait_until
 from k2.monitoring import metrics as m
 from k2.monitoring.alarms import AlarmSpec, platform_alarms
 from k2.monitoring.queries import MetricQuery, Statistic
 from k2.settings import K2Settings
+from tests.local.gateway_process import free_port, start_gateway_process, stop_gateway_process
 
 PERIOD_S = 10
 """Every alarm's period here (the deployed ones are 1, 5 or 60 minutes)."""
@@ -288,43 +286,25 @@ USAGE_PLANS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_gateway(cloud: LocalCloud, environment: str, workdir: Path) -> Iterator[int]:
     """``python -m k2.local.api_gateway`` for ``environment`` (its metrics carry that
     deployment's API and function names) in front of :data:`TEST_HANDLER`; yields its port."""
     (workdir / "alarm_handler.py").write_text(TEST_HANDLER)
     (workdir / "plans.json").write_text(json.dumps(USAGE_PLANS))
-    port = _free_port()
-    log = workdir / "gateway.log"
+    port = free_port()
     env = {**os.environ, **cloud.layout.client_environment(), "K2_ENVIRONMENT": environment}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "k2.local.api_gateway",
-                f"--port={port}",
-                f"--handler={workdir / 'alarm_handler.py'}:handler",
-                f"--usage-plans={workdir / 'plans.json'}",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    process = start_gateway_process(
+        port,
+        f"{workdir / 'alarm_handler.py'}:handler",
+        workdir / "plans.json",
+        workdir / "gateway.log",
+        env=env,
+    )
     try:
-        assert wait_until(lambda: port_is_listening(port), 30), log.read_text()
         yield port
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+        stop_gateway_process(process)
 
 
 def call_api(port: int, path: str) -> int:

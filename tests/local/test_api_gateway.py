@@ -22,6 +22,7 @@ import pytest
 
 from k2.local.cloud import API_GATEWAY, LocalCloud
 from k2.local.processes import port_is_listening, wait_until
+from tests.local.gateway_process import free_port, start_gateway_process, stop_gateway_process
 
 HANDLERS = '''
 """Lambda-style handlers for the gateway tests."""
@@ -141,13 +142,6 @@ class Gateway:
         return self.request(method, path, headers, **kwargs)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def handler_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("lambda")
@@ -162,31 +156,18 @@ def start_gateway(handler_dir: Path) -> Iterator[Any]:
     started: list[Gateway] = []
 
     def start(handler: str, *extra: str) -> Gateway:
-        port = _free_port()
+        port = free_port()
         log = handler_dir / f"gateway-{port}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "k2.local.api_gateway",
-                    f"--port={port}",
-                    f"--handler={handler}",
-                    f"--usage-plans={handler_dir / 'usage-plans.json'}",
-                    *extra,
-                ],
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        process = start_gateway_process(
+            port, handler, handler_dir / "usage-plans.json", log, *extra
+        )
         gateway = Gateway(port, log, process)
         started.append(gateway)
-        assert wait_until(lambda: port_is_listening(port), 30), log.read_text()
         return gateway
 
     yield start
     for gateway in started:
-        gateway.process.terminate()
-        gateway.process.wait(timeout=30)
+        stop_gateway_process(gateway.process)
 
 
 @pytest.fixture(scope="module")

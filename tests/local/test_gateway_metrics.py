@@ -7,9 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -27,10 +25,10 @@ from k2.local.gateway_metrics import (
     request_datapoints,
 )
 from k2.local.monitoring_resources import local_resources
-from k2.local.processes import port_is_listening, wait_until
 from k2.monitoring import metrics as m
 from k2.monitoring.metrics import Component, MetricSpec, Resource
 from k2.settings import K2Settings
+from tests.local.gateway_process import free_port, start_gateway_process, stop_gateway_process
 from tests.observability.metrics_testkit import Statistics, statistics
 
 AT = datetime(2026, 11, 26, 12, 30, 15, tzinfo=UTC)
@@ -132,13 +130,6 @@ PLANS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def environment_name() -> str:
     """An environment of its own, so its ApiName and FunctionName hold only this test's data."""
@@ -151,34 +142,20 @@ def gateway(
 ) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
     (tmp_path / "metrics_handler.py").write_text(HANDLER)
     (tmp_path / "plans.json").write_text(json.dumps(PLANS))
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "gateway.log"
     env = {
         **os.environ,
         **local_cloud.layout.client_environment(),
         "K2_ENVIRONMENT": environment_name,
     }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "k2.local.api_gateway",
-                f"--port={port}",
-                f"--handler={tmp_path / 'metrics_handler.py'}:handler",
-                f"--usage-plans={tmp_path / 'plans.json'}",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    process = start_gateway_process(
+        port, f"{tmp_path / 'metrics_handler.py'}:handler", tmp_path / "plans.json", log, env=env
+    )
     try:
-        assert wait_until(lambda: port_is_listening(port), 30), log.read_text()
         yield port, process, log
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+        stop_gateway_process(process)
 
 
 def _call(port: int, method: str, path: str, key: str | None) -> int:
