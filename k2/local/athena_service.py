@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -272,21 +273,34 @@ def get_named_query(self: AthenaResponse) -> str:
     return json.dumps({"NamedQuery": _named_query_dict(named_query)})
 
 
-def batch_get_named_query(self: AthenaResponse) -> str:
-    backend = _backend(self)
+def _batch_get(
+    ids: list[str], lookup: Callable[[str], dict[str, Any] | None], kind: str
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Athena's BatchGet* answer: what was found, and ``INVALID_INPUT`` for each unknown id."""
     found, unprocessed = [], []
-    for named_query_id in self._get_param("NamedQueryIds") or []:
-        named_query = backend.named_queries.get(named_query_id)
-        if named_query is None:
+    for item_id in ids:
+        item = lookup(item_id)
+        if item is None:
             unprocessed.append(
                 {
-                    "NamedQueryId": named_query_id,
+                    f"{kind}Id": item_id,
                     "ErrorCode": "INVALID_INPUT",
-                    "ErrorMessage": f"NamedQuery {named_query_id} was not found",
+                    "ErrorMessage": f"{kind} {item_id} was not found",
                 }
             )
         else:
-            found.append(_named_query_dict(named_query))
+            found.append(item)
+    return found, unprocessed
+
+
+def batch_get_named_query(self: AthenaResponse) -> str:
+    backend = _backend(self)
+
+    def lookup(named_query_id: str) -> dict[str, Any] | None:
+        named_query = backend.named_queries.get(named_query_id)
+        return None if named_query is None else _named_query_dict(named_query)
+
+    found, unprocessed = _batch_get(self._get_param("NamedQueryIds") or [], lookup, "NamedQuery")
     return json.dumps({"NamedQueries": found, "UnprocessedNamedQueryIds": unprocessed})
 
 
@@ -453,19 +467,14 @@ def get_query_execution(self: AthenaResponse) -> str:
 
 def batch_get_query_execution(self: AthenaResponse) -> str:
     store = _store(_backend(self))
-    found, unprocessed = [], []
-    for query_execution_id in self._get_param("QueryExecutionIds") or []:
+
+    def lookup(query_execution_id: str) -> dict[str, Any] | None:
         execution = store.snapshot(query_execution_id)
-        if execution is None:
-            unprocessed.append(
-                {
-                    "QueryExecutionId": query_execution_id,
-                    "ErrorCode": "INVALID_INPUT",
-                    "ErrorMessage": f"QueryExecution {query_execution_id} was not found",
-                }
-            )
-        else:
-            found.append(query_execution_dict(execution))
+        return None if execution is None else query_execution_dict(execution)
+
+    found, unprocessed = _batch_get(
+        self._get_param("QueryExecutionIds") or [], lookup, "QueryExecution"
+    )
     return json.dumps({"QueryExecutions": found, "UnprocessedQueryExecutionIds": unprocessed})
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -190,12 +191,21 @@ def flush_shipped_metrics(timeout_s: float = 10.0) -> bool:
 atexit.register(flush_shipped_metrics, 5.0)
 
 
+@functools.lru_cache(maxsize=8)
+def _metrics_settings(_log_group: str | None, _stdout: str | None) -> MetricsSettings:
+    """Parsed once per distinct value of the two variables: building the settings costs about
+    0.4 ms, too much for every API request, and the variables can still change (tests do)."""
+    return MetricsSettings()
+
+
 def emf_metrics(
     service: str, *, to_stdout: bool | None = None, **default_dimensions: str
 ) -> ShippingEMFProvider:
     """A metric set of its own in namespace ``K2``, dimensioned by ``service`` and any defaults;
     ``to_stdout=False`` only ships (when a log group is configured); None: ``K2_METRICS_STDOUT``."""
-    settings = MetricsSettings()
+    settings = _metrics_settings(
+        os.environ.get("K2_METRICS_LOG_GROUP"), os.environ.get("K2_METRICS_STDOUT")
+    )
     metrics = ShippingEMFProvider(
         namespace=NAMESPACE,
         service=service,
